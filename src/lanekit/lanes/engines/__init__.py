@@ -1,0 +1,1 @@
+"""lanekit.lanes.engines"""
