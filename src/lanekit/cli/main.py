@@ -40,6 +40,12 @@ def build_app() -> typer.Typer:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; user-fixable errors print one line (plus the fix) and exit 2."""
+    import signal
+
+    def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: lanes are torn down on the way out
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     app = build_app()
     try:
         app(args=argv, standalone_mode=False)

@@ -1,0 +1,29 @@
+"""`lanekit ps`: list live lanes lanekit started (stale records are pruned, never killed)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def ps(json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+        """List live lanes: name, engine, pid, port, uptime, RSS."""
+        from rich.table import Table
+
+        from lanekit.cli.output import console, print_json
+        from lanekit.lanes import registry
+
+        rows = [registry.as_row(r) for r in registry.list_live()]
+        if json_out:
+            print_json(rows)
+            return
+        if not rows:
+            console.print("no live lanes")
+            return
+        table = Table("name", "engine", "pid", "port", "uptime", "RSS", "base_url")
+        for r in rows:
+            rss = f"{r['rss_bytes'] / (1 << 20):.0f} MiB" if r["rss_bytes"] else "-"
+            table.add_row(r["name"], r["engine"], str(r["pid"]), str(r["port"]), f"{r['uptime_s']:.0f}s", rss,
+                          r["base_url"])
+        console.print(table)
