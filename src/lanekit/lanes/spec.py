@@ -116,8 +116,12 @@ def parse_lane(data: dict[str, Any], *, where: str = "lane") -> LaneSpec:
         raise ConfigError(f"{where}: expected a mapping of lane fields, got {type(data).__name__}",
                           fix="write the lane as `name: ..., engine: ..., model: ...`")
     data = {"engine": "llamacpp", **data}
+    adapter = _adapter()
+    if data["engine"] not in _SPEC_CLASSES:
+        raise ConfigError(f"invalid lane: {where}.engine: engine must be one of: {', '.join(sorted(_SPEC_CLASSES))}",
+                          fix="set `engine:` to a supported engine")
     try:
-        return _adapter().validate_python(data)
+        return adapter.validate_python(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid lane: {format_validation_error(exc, where)}",
                           fix="correct the named field (see README 'lanes.yaml')") from None
