@@ -1,1 +1,1 @@
-"""lanekit.report.render"""
+"""Renderers for the profile: markdown table, plots, launch scripts and harness configs."""

@@ -1,0 +1,53 @@
+"""`lanekit bakeoff`: the main job — every lane of a plan, judged on the same work, ranked, published."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def bakeoff(
+        plan: Optional[Path] = typer.Argument(None, help="bakeoff.yaml; omit for the embedded default plan"),
+        out: Path = typer.Option(Path("lanekit-profile"), "--out", help="profile directory to write"),
+        agent: Optional[str] = typer.Option(None, "--agent", help="builtin | hermes | none (default: the plan's)"),
+        quick: bool = typer.Option(False, "--quick", help="trim samples and durations (CI)"),
+        fresh: bool = typer.Option(False, "--fresh", help="start a new run instead of resuming an unfinished one"),
+        lanes: Optional[str] = typer.Option(None, "--lanes", help="comma-separated subset of lane names to run"),
+        json_out: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
+    ) -> None:
+        """Run a bakeoff: fit → guard → up → doctor → bench → eval → down per lane; rank; write the profile."""
+        from rich.console import Console
+
+        from lanekit.bakeoff import load_plan, run_bakeoff
+        from lanekit.cli.output import console, print_json
+        from lanekit.errors import ConfigError
+
+        if agent not in (None, "builtin", "hermes", "none"):
+            raise ConfigError(f"--agent: unknown agent {agent!r}", fix="use builtin, hermes or none")
+        the_plan = load_plan(plan)
+        if quick:
+            the_plan = the_plan.quick()
+        if lanes:
+            wanted = [n.strip() for n in lanes.split(",") if n.strip()]
+            known = {s.name for s in the_plan.lane_specs()}
+            unknown = [n for n in wanted if n not in known]
+            if unknown:
+                raise ConfigError(f"--lanes: unknown lane(s) {', '.join(unknown)}", fix=f"lanes: {', '.join(sorted(known))}")
+            the_plan.lanes = [x for x in the_plan.lanes if x.get("name") in wanted]
+            the_plan.grid = []
+        progress_console = Console(stderr=True)
+        result = run_bakeoff(the_plan, out_dir=out, agent=agent, resume=not fresh, console=progress_console)
+        if json_out:
+            print_json(result.model_dump())
+            return
+        from lanekit.report.render.markdown import lane_table
+
+        if result.resumed_lanes:
+            console.print(f"resumed run {result.run_id}: skipped finished lanes {', '.join(result.resumed_lanes)}")
+        console.print(lane_table(result.lanes), markup=False)
+        console.print(result.verdict, markup=False, style="bold")
+        console.print(f"profile: {result.out_dir}/README.md  (run {result.run_id}, {result.elapsed_s / 60:.1f} min)")
