@@ -1,0 +1,179 @@
+"""The built-in agent loop: OpenAI chat completions with `tools`, run against one battery task.
+
+Public entry points:
+    run_task(task, *, base_url, model, ...) -> AgentRun
+    run_battery(base_url, model, battery, *, repeats=1, max_turns=8, task_timeout_s=120,
+                max_tokens=512, progress=None, transport=None) -> list[AgentRun]
+
+The loop is deliberately plain: send the conversation, execute any structured tool calls in a
+jailed workspace, stop at a text answer, the turn limit or the per-task deadline. It never
+repairs the model's output (a call written into the text ends the run, as it would in an
+OpenAI-style harness); failures are recorded in the trace, never raised.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from lanekit.agents.battery import Battery, Task
+from lanekit.agents.taxonomy import classify_call
+from lanekit.agents.tools import TOOL_SCHEMAS, TOOL_SPECS, ToolBox, Workspace
+from lanekit.agents.trace import AgentRun, Turn
+
+SYSTEM_PROMPT = (
+    "You are an agent working inside a sandboxed workspace directory. Use the provided tools to "
+    "read, search, list and write files, run allowlisted shell commands, or compute. Paths are "
+    "relative to the workspace. Call tools through the tool-calling interface, one step at a time. "
+    "When you have the answer, reply with it in plain text and do not call a tool."
+)
+
+Progress = Callable[[int, int, AgentRun], None]
+
+
+def chat_url(base_url: str) -> str:
+    """`…/v1/chat/completions` for a base URL given with or without the `/v1` suffix."""
+    base = base_url.rstrip("/")
+    if not base.endswith("/v1"):
+        base += "/v1"
+    return base + "/chat/completions"
+
+
+def _message_fields(msg: dict[str, Any]) -> tuple[str | None, str | None, list[Any]]:
+    content = msg.get("content")
+    if isinstance(content, list):  # content parts
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+    calls = msg.get("tool_calls") or []
+    return content, reasoning if isinstance(reasoning, str) else None, calls if isinstance(calls, list) else [calls]
+
+
+def _execute_calls(calls: list[Any], turn_index: int, toolbox: ToolBox) -> tuple[list[dict], list[dict]]:
+    """Run each call; returns the sanitized assistant tool_calls and the tool result messages.
+
+    Broken calls are answered with an error result so the model may correct itself; their
+    arguments are replaced by `{}` in the history we send back, because chat templates that
+    parse arguments would otherwise reject the whole request (the raw call stays in the Turn).
+    """
+    sent, results = [], []
+    for i, call in enumerate(calls):
+        call_id = call.get("id") if isinstance(call, dict) and call.get("id") else f"call_{turn_index}_{i}"
+        name, args, problem = classify_call(call, TOOL_SCHEMAS)
+        sent.append({"id": call_id, "type": "function",
+                     "function": {"name": name or "", "arguments": json.dumps(args if args is not None else {})}})
+        if problem is not None:
+            result = f"error: {problem.detail}"
+        else:
+            result = toolbox.call(name or "", args or {})
+        results.append({"role": "tool", "tool_call_id": call_id, "name": name or "", "content": result})
+    return sent, results
+
+
+def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None = None, repeat: int = 0,
+             max_turns: int = 8, task_timeout_s: float = 120, max_tokens: int = 512,
+             client: httpx.Client | None = None, transport: httpx.BaseTransport | None = None,
+             api_key: str | None = None, system_prompt: str = SYSTEM_PROMPT,
+             clock: Callable[[], int] = time.monotonic_ns) -> AgentRun:
+    """Drive `model` through one task and return its full trace (never raises for model faults)."""
+    own_client = client is None
+    if client is None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        client = httpx.Client(transport=transport, headers=headers)
+    ws = Workspace.create(task.fixtures)
+    toolbox = ToolBox(ws)
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt},
+                                      {"role": "user", "content": task.prompt}]
+    run = AgentRun(id=f"{task.id}#{repeat}", source="builtin", task_id=task.id, repeat=repeat, model=model,
+                   base_url=base_url, battery=battery.ref if battery else None,
+                   battery_sha256=battery.sha256 if battery else None, prompt=task.prompt,
+                   tool_schemas=TOOL_SCHEMAS, started_at=time.time())
+    url = chat_url(base_url)
+    start = clock()
+    deadline = start + int(task_timeout_s * 1e9)
+    try:
+        for index in range(max_turns):
+            remaining_s = (deadline - clock()) / 1e9
+            if remaining_s <= 0:
+                run.stop_reason = "timeout"
+                break
+            body = {"model": model, "messages": messages, "tools": TOOL_SPECS, "tool_choice": "auto",
+                    "max_tokens": max_tokens, "temperature": 0, "stream": False}
+            t0 = clock()
+            try:
+                resp = client.post(url, json=body, timeout=httpx.Timeout(remaining_s, connect=min(10.0, remaining_s)))
+            except httpx.TimeoutException:
+                run.stop_reason = "timeout"
+                break
+            except httpx.HTTPError as exc:
+                run.stop_reason, run.error = "error", f"{type(exc).__name__}: {exc}"
+                break
+            latency_ns = clock() - t0
+            if resp.status_code != 200:
+                run.stop_reason, run.error = "error", f"HTTP {resp.status_code}: {resp.text[:500]}"
+                break
+            try:
+                data = resp.json()
+                choice = data["choices"][0]
+                msg = choice["message"]
+            except (ValueError, KeyError, IndexError, TypeError):
+                run.stop_reason, run.error = "error", f"malformed response: {resp.text[:300]!r}"
+                break
+            content, reasoning, calls = _message_fields(msg)
+            usage = data.get("usage") or {}
+            turn = Turn(index=index, content=content, reasoning=reasoning, tool_calls=calls,
+                        finish_reason=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens"),
+                        completion_tokens=usage.get("completion_tokens"), latency_ns=latency_ns)
+            run.turns.append(turn)
+            run.prompt_tokens += turn.prompt_tokens or 0
+            run.completion_tokens += turn.completion_tokens or 0
+            if turn.finish_reason == "length" or not calls:
+                # a cut-off reply ends the run: its calls (if any) cannot be trusted to be whole
+                messages.append({"role": "assistant", "content": content or ""})
+                run.final_answer = content if content and content.strip() else None
+                if turn.finish_reason == "length":
+                    run.stop_reason = "length"
+                else:
+                    run.stop_reason = "answered" if run.final_answer else "empty"
+                break
+            sent, results = _execute_calls(calls, index, toolbox)
+            messages.append({"role": "assistant", "content": content or "", "tool_calls": sent})
+            messages.extend(results)
+        else:
+            run.stop_reason = "max_turns"
+    finally:
+        run.messages = messages
+        if task.files:
+            run.artifacts = ws.snapshot([f.path for f in task.files])
+        ws.cleanup()
+        run.wall_ns = clock() - start
+        if own_client:
+            client.close()
+    return run
+
+
+def run_battery(base_url: str, model: str, battery: Battery, *, repeats: int = 1, max_turns: int = 8,
+                task_timeout_s: float = 120, max_tokens: int = 512, progress: Progress | None = None,
+                transport: httpx.BaseTransport | None = None, api_key: str | None = None) -> list[AgentRun]:
+    """Every task `repeats` times (task-major order) through the built-in loop.
+
+    `progress(done, total, run)` is called after each run. Runs that fail are recorded, not raised.
+    """
+    if repeats < 1:
+        raise ValueError("repeats must be at least 1")
+    total = len(battery.tasks) * repeats
+    runs: list[AgentRun] = []
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(transport=transport, headers=headers) as client:
+        for task in battery.tasks:
+            for rep in range(repeats):
+                run = run_task(task, base_url=base_url, model=model, battery=battery, repeat=rep,
+                               max_turns=max_turns, task_timeout_s=task_timeout_s, max_tokens=max_tokens,
+                               client=client)
+                runs.append(run)
+                if progress is not None:
+                    progress(len(runs), total, run)
+    return runs

@@ -1,0 +1,1 @@
+"""The embedded task batteries, as YAML data (`<name>.yaml`); `lanekit.agents.battery` loads them."""
