@@ -1,0 +1,43 @@
+"""Launch scripts, systemd units and Hermes config rendered for a lane."""
+
+from __future__ import annotations
+
+import subprocess
+
+import yaml
+
+from lanekit.report.render.launch import hermes_files, launch_script, systemd_unit
+
+
+def _spec(tmp_path, **kw):
+    binary = tmp_path / "llama-server"
+    binary.write_text("#!/bin/sh\necho \"$@\"\n")
+    binary.chmod(0o755)
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    return {"name": "lane1", "engine": "llamacpp", "model": str(model), "binary": str(binary), "ctx": 65536,
+            "parallel": 2, **kw}
+
+
+def test_launch_script_runs_the_exact_command_with_overrides(tmp_path):
+    script = tmp_path / "lane1.sh"
+    script.write_text(launch_script(_spec(tmp_path)))
+    out = subprocess.run(["bash", str(script)], capture_output=True, text=True, env={"PORT": "9123", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    args = out.stdout.split()
+    assert args[args.index("--port") + 1] == "9123"
+    assert "--jinja" in args and "--metrics" in args
+    assert args[args.index("-c") + 1] == "131072"
+
+
+def test_systemd_unit_and_hermes_config(tmp_path):
+    unit = systemd_unit(_spec(tmp_path), "/opt/lanekit/launch/lane1.sh")
+    assert "ExecStart=/usr/bin/env bash /opt/lanekit/launch/lane1.sh" in unit and "KillMode=control-group" in unit
+    cfg_text, env_text, warnings = hermes_files(_spec(tmp_path))
+    cfg = yaml.safe_load(cfg_text)
+    assert cfg["model"]["context_length"] == 65536
+    assert cfg["auxiliary"]["compression"]["context_length"] == 65536
+    assert cfg["model"]["provider"] == "custom" and cfg["model"]["base_url"].endswith("/v1")
+    assert not warnings
+    _, _, warnings = hermes_files(_spec(tmp_path, ctx=8192))
+    assert warnings and "64K" in warnings[0]
