@@ -74,7 +74,8 @@ def default_headroom(pool: MemoryPool) -> int:
 def check_fits(estimate, pool: MemoryPool, headroom_bytes: int | None = None, lane: str = "lane") -> int:
     """Raise LaneWontFit (with the arithmetic) unless estimate + headroom fits; return free-after bytes."""
     headroom = default_headroom(pool) if headroom_bytes is None else headroom_bytes
-    need = int(estimate.total_bytes) + headroom
+    # the estimate may carry its own headroom line; the guard's headroom replaces it
+    need = int(estimate.total_bytes) - int(getattr(estimate, "headroom_bytes", 0) or 0) + headroom
     free_after = pool.available_bytes - need
     if free_after < 0:
         lines = list(estimate.explain()) + [
