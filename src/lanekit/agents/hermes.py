@@ -1,0 +1,254 @@
+"""Drive the real Hermes Agent (hermes-agent 0.19.0) through a battery against one lane.
+
+Public entry points:
+    ensure_hermes(install=True) -> Path          # the `hermes` executable in lanekit's own venv
+    check_context(served_ctx, claim_ctx=None)    # HarnessError "Hermes will refuse this lane"
+    write_hermes_home(home, base_url, model, context_length) -> Path   # private config.yaml
+    run_battery_hermes(base_url, model, battery, *, served_ctx, repeats=1, ...) -> list[AgentRun]
+
+Hermes installs top-level modules (`agent`, `tools`, `cli`, ...) that clash with other
+packages, so it lives in its own venv under `lanekit.dirs.home()/hermes-venv`. Each run gets a
+private HERMES_HOME (config, state.db, sessions.jsonl; kept for `lanekit score`) whose config
+points at the lane and states the context length in both places Hermes checks: the model and
+the compression model. Each task is one `hermes -z PROMPT -t TOOLSETS --usage-file F` in that
+task's workspace; afterwards the sessions are exported, parsed and attached to their tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lanekit import dirs
+from lanekit.agents.battery import Battery, Task
+from lanekit.agents.tools import Workspace
+from lanekit.agents.trace import AgentRun
+from lanekit.agents.traces.hermes import hermes_tool_schemas, parse_sessions_export
+from lanekit.errors import HarnessError
+
+HERMES_VERSION = "0.19.0"
+MIN_CONTEXT = 64_000  # agent/model_metadata.py MINIMUM_CONTEXT_LENGTH in hermes-agent 0.19.0
+INSTALL_TIMEOUT_S = 1800
+
+
+def hermes_venv() -> Path:
+    """The venv lanekit manages for Hermes (`LANEKIT_HERMES_VENV` overrides the location)."""
+    override = os.environ.get("LANEKIT_HERMES_VENV")
+    return Path(override).expanduser() if override else dirs.home() / "hermes-venv"
+
+
+def installed_version(venv: Path | None = None) -> str | None:
+    """The hermes-agent version installed in `venv`, read from its dist-info (no import)."""
+    venv = venv or hermes_venv()
+    for info in sorted(venv.glob("lib/python*/site-packages/hermes_agent-*.dist-info")):
+        return info.name[len("hermes_agent-"):-len(".dist-info")]
+    return None
+
+
+def ensure_hermes(install: bool = True, version: str = HERMES_VERSION,
+                  log: Callable[[str], None] | None = None) -> Path:
+    """The `hermes` executable, pip-installing hermes-agent==`version` into lanekit's venv first
+    when it is missing or another version (HarnessError with the pip output when that fails)."""
+    venv = hermes_venv()
+    exe = venv / "bin" / "hermes"
+    if exe.is_file() and installed_version(venv) == version:
+        return exe
+    if not install:
+        raise HarnessError(f"hermes-agent {version} is not installed in {venv}",
+                           fix="run `lanekit eval --agent hermes` once with network access to PyPI "
+                               "(it installs Hermes into lanekit's own venv)")
+    if log:
+        log(f"installing hermes-agent=={version} into {venv} (its own venv; a few minutes)")
+    steps = [] if (venv / "bin" / "python").is_file() else [[sys.executable, "-m", "venv", str(venv)]]
+    steps.append([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", f"hermes-agent=={version}"])
+    for argv in steps:
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, check=False)
+        except subprocess.TimeoutExpired:
+            raise HarnessError(f"installing hermes-agent took longer than {INSTALL_TIMEOUT_S} s",
+                               fix="check the network to PyPI and retry") from None
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-8:])
+            raise HarnessError(f"`{' '.join(argv[-3:])}` failed (exit {proc.returncode}):\n{tail}",
+                               fix=f"fix the error above, or delete {venv} and retry")
+    if not exe.is_file() or installed_version(venv) != version:
+        raise HarnessError(f"hermes-agent {version} did not install an executable at {exe}",
+                           fix=f"delete {venv} and retry")
+    return exe
+
+
+def check_context(served_ctx: int | None, claim_ctx: int | None = None) -> int:
+    """The context length to tell Hermes; refuses a lane below Hermes' 64K floor.
+
+    `claim_ctx` is Hermes' documented override (`model.context_length`): it makes Hermes accept a
+    lane that serves less, and is only safe while conversations stay below the served window.
+    """
+    if claim_ctx is not None:
+        if claim_ctx < MIN_CONTEXT:
+            raise HarnessError(f"claimed context {claim_ctx:,} is below Hermes' minimum {MIN_CONTEXT:,}; "
+                               "Hermes will refuse this lane", fix=f"claim at least {MIN_CONTEXT}")
+        return claim_ctx
+    if served_ctx is None:
+        raise HarnessError("the lane's served context is unknown; Hermes needs at least 64K",
+                           fix="pass served_ctx (the per-request context the lane serves)")
+    if served_ctx < MIN_CONTEXT:
+        raise HarnessError(
+            f"the lane serves {served_ctx:,} tokens of context per request; Hermes will refuse this lane "
+            f"(hermes-agent {HERMES_VERSION} requires at least {MIN_CONTEXT:,} for the model and for its "
+            "compression model)",
+            fix="serve the lane with ctx >= 65536 (llama.cpp `-c` = 65536 x parallel; vLLM --max-model-len "
+                "65536), or claim 65536 in the Hermes config (--hermes-claim-ctx 65536) if conversations stay short")
+    return served_ctx
+
+
+def hermes_config(base_url: str, model: str, context_length: int, *, api_key: str = "no-key-required",
+                  max_tokens: int | None = 512, max_turns: int = 8) -> dict[str, Any]:
+    """The config.yaml content for a private HERMES_HOME pointing at one local lane."""
+    endpoint = {"base_url": base_url, "api_key": api_key}
+    model_cfg: dict[str, Any] = {"provider": "custom", "default": model, **endpoint, "context_length": context_length}
+    if max_tokens:
+        model_cfg["max_tokens"] = max_tokens
+    return {
+        "model": model_cfg,
+        "model_catalog": {"enabled": False},  # no fetch of the remote catalog
+        "agent": {"max_turns": max_turns},
+        "compression": {"enabled": True},
+        "auxiliary": {
+            # Hermes checks the compression model's window separately (64K floor there too)
+            "compression": {"provider": "custom", "model": model, **endpoint, "context_length": context_length,
+                            "timeout": 900},
+            "title_generation": {"enabled": False},  # one extra slow LLM call per session otherwise
+        },
+        "memory": {"memory_enabled": False, "user_profile_enabled": False},
+        "curator": {"enabled": False},
+    }
+
+
+def write_hermes_home(home: Path, base_url: str, model: str, context_length: int, **kwargs: Any) -> Path:
+    """Create `home` with config.yaml for the lane; returns the config path."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "home").mkdir(exist_ok=True)
+    path = home / "config.yaml"
+    path.write_text(yaml.safe_dump(hermes_config(base_url, model, context_length, **kwargs), sort_keys=False))
+    return path
+
+
+def _env(home: Path) -> dict[str, str]:
+    """A minimal environment: no inherited API keys or proxies reach Hermes."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HERMES_HOME": str(home),
+            "HOME": str(home / "home"), "TERM": "dumb", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float) -> tuple[int | None, str, str]:
+    """Run in its own process group; on timeout the whole group is killed. Exit None = timed out."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+        return proc.returncode, out, err
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return None, out, err
+
+
+@dataclass
+class _Attempt:
+    """One `hermes -z` invocation, waiting to be matched with its exported session."""
+
+    task: Task
+    repeat: int
+    t0: float
+    t1: float
+    code: int | None
+    stdout: str
+    stderr: str
+    usage_path: Path
+    artifacts: dict[str, str | None] | None
+
+
+def _attach(run: AgentRun | None, att: _Attempt, battery: Battery, base_url: str) -> AgentRun:
+    """Fill the task-side fields of a parsed session (or record why there is none)."""
+    task = att.task
+    if run is None:
+        tail = "\n".join((att.stderr or att.stdout).strip().splitlines()[-6:])
+        run = AgentRun(id=f"{task.id}#{att.repeat}", source="hermes",
+                       stop_reason="timeout" if att.code is None else "error",
+                       error=None if att.code is None else f"hermes exited {att.code} without a session: {tail}",
+                       wall_ns=int((att.t1 - att.t0) * 1e9), started_at=att.t0)
+    run.task_id, run.repeat, run.prompt = task.id, att.repeat, task.prompt
+    run.battery, run.battery_sha256, run.base_url = battery.ref, battery.sha256, base_url
+    run.harness_version = f"hermes-agent {HERMES_VERSION}"
+    run.tool_schemas = hermes_tool_schemas(task.hermes.toolsets)
+    run.artifacts = att.artifacts
+    if att.code is None:
+        run.stop_reason = "timeout"
+    run.notes.append(f"hermes exit code: {att.code if att.code is not None else 'killed at timeout'}")
+    if att.usage_path.is_file():
+        try:
+            usage = json.loads(att.usage_path.read_text())
+            run.notes.append(f"usage: {json.dumps(usage, sort_keys=True)[:300]}")
+        except ValueError:
+            pass
+    return run
+
+
+def run_battery_hermes(base_url: str, model: str, battery: Battery, *, served_ctx: int | None,
+                       repeats: int = 1, task_timeout_s: float = 900, claim_ctx: int | None = None,
+                       max_turns: int = 8, max_tokens: int | None = 512, install: bool = True,
+                       hermes: str | Path | None = None, run_dir: Path | None = None,
+                       progress: Callable[[int, int, AgentRun], None] | None = None,
+                       log: Callable[[str], None] | None = None) -> list[AgentRun]:
+    """Every task `repeats` times through `hermes -z`, scored later with `score_runs`.
+
+    Refuses before running (HarnessError) when the lane serves < 64K and no `claim_ctx` is given.
+    The private HERMES_HOME and `sessions.jsonl` are kept in `run_dir` (default
+    `lanekit.dirs.home()/hermes-runs/<timestamp>`).
+    """
+    ctx = check_context(served_ctx, claim_ctx)
+    exe = Path(hermes) if hermes else ensure_hermes(install=install, log=log)
+    run_dir = run_dir or dirs.home() / "hermes-runs" / time.strftime("%Y%m%d-%H%M%S")
+    home = run_dir / "hermes-home"
+    write_hermes_home(home, base_url, model, ctx, max_tokens=max_tokens, max_turns=max_turns)
+    env = _env(home)
+    if claim_ctx is not None and (served_ctx or 0) < claim_ctx and log:
+        log(f"claiming {claim_ctx:,} context to Hermes while the lane serves {served_ctx}")
+    attempts: list[_Attempt] = []
+    total = len(battery.tasks) * repeats
+    for task in battery.tasks:
+        for rep in range(repeats):
+            ws = Workspace.create(task.fixtures, prefix="lanekit-hermes-")
+            usage = run_dir / f"usage-{task.id}-{rep}.json"
+            argv = [str(exe), "-z", task.prompt, "-t", ",".join(task.hermes.toolsets), "--usage-file", str(usage)]
+            t0 = time.time()
+            try:
+                code, out, err = _run(argv, ws.root, env, task_timeout_s)
+                att = _Attempt(task, rep, t0, time.time(), code, out, err, usage,
+                               ws.snapshot([f.path for f in task.files]) if task.files else None)
+            finally:
+                ws.cleanup()
+            attempts.append(att)
+            if progress is not None:
+                progress(len(attempts), total, _attach(None, att, battery, base_url))
+    sessions_path = run_dir / "sessions.jsonl"
+    _run([str(exe), "sessions", "export", str(sessions_path)], run_dir, env, 300)
+    sessions, _ = parse_sessions_export(sessions_path) if sessions_path.is_file() else ([], [])
+    runs = []
+    for att in attempts:
+        # a session belongs to the invocation that was running when it started, on the same prompt
+        match = next((s for s in sessions if s.started_at is not None and att.t0 - 1 <= s.started_at <= att.t1 + 1
+                      and battery.match_prompt(s.prompt) is att.task), None)
+        if match is not None:
+            sessions.remove(match)
+        runs.append(_attach(match, att, battery, base_url))
+    return runs
