@@ -43,7 +43,7 @@ def _value(reader: Any, key: str, default: Any = None) -> Any:
         return default
     try:
         value = field.contents()
-    except Exception:  # malformed field: treat as absent, the shape marks itself estimated
+    except (ValueError, IndexError, KeyError, TypeError):  # malformed field: treat as absent
         return default
     return default if value is None else value
 
@@ -87,16 +87,12 @@ def _ssm_state_bytes(reader: Any, arch: str, n_recurrent: int) -> int:
     d_inner = int(_value(reader, f"{arch}.ssm.inner_size", 0) or 0)
     d_state = int(_value(reader, f"{arch}.ssm.state_size", 0) or 0)
     n_group = int(_value(reader, f"{arch}.ssm.group_count", 0) or 0)
-    n_heads = int(_value(reader, f"{arch}.ssm.time_step_rank", 0) or 0)
     if not (d_inner and d_state) or n_recurrent <= 0:
         return 0
     conv = max(d_conv - 1, 0) * (d_inner + 2 * n_group * d_state)
-    if arch.startswith("qwen3") or arch.startswith("qwen35"):
-        # Gated DeltaNet: per value head a (head_k_dim x head_v_dim) matrix; d_state = head_k_dim.
-        head_v = d_inner // n_heads if n_heads else d_state
-        ssm = n_heads * d_state * head_v if n_heads else d_state * d_inner
-    else:  # Mamba-2: heads x head_dim x d_state == d_inner x d_state
-        ssm = d_state * d_inner
+    # Mamba-2: heads x head_dim x d_state. Gated DeltaNet stores a (head_k x head_v) matrix per
+    # value head, and llama.cpp writes d_state = head_k, inner = v_heads x head_v: the same product.
+    ssm = d_state * d_inner
     return (conv + ssm) * 4 * n_recurrent
 
 
@@ -151,7 +147,7 @@ def shape_from_gguf(path: str | Path) -> ModelShape:
 
     tensor_bytes = 0
     expert_bytes = 0
-    embd_bytes = 0
+    embd_bytes = embd_params = 0
     n_params = 0
     expert_params = 0
     has_output = False
@@ -167,15 +163,17 @@ def shape_from_gguf(path: str | Path) -> ModelShape:
                 expert_bytes += nbytes
                 expert_params += nel
             elif t.name == "token_embd.weight":
-                embd_bytes = nbytes
+                embd_bytes, embd_params = nbytes, nel
             elif t.name == "output.weight":
                 has_output = True
 
     n_experts = int(_value(reader, f"{arch}.expert_count", 0) or 0)
     n_used = int(_value(reader, f"{arch}.expert_used_count", 0) or 0)
-    active = n_params
+    # Read per token: everything but unused experts and (when lm_head is separate) the input
+    # embedding table, of which one row is fetched.
+    active = n_params - (embd_params if has_output else 0)
     if n_experts and n_used and expert_params:
-        active = n_params - expert_params + expert_params * n_used // n_experts
+        active -= expert_params - expert_params * n_used // n_experts
     quant = _file_type_name(_value(reader, "general.file_type"), types)
     size_label = _value(reader, "general.size_label")
     name = _value(reader, "general.name") or path.stem

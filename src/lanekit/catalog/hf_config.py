@@ -113,7 +113,7 @@ def _linear_state_bytes(cfg: dict[str, Any], n_linear: int) -> int:
 
 
 def _count_params(cfg: dict[str, Any], kinds: list[str], hd: int, heads: int, kv: int) -> tuple[int, int]:
-    """(total, active) parameters from the shapes; norms and biases are ignored (<0.1%)."""
+    """(total, read-per-token) parameters from the shapes; norms and biases are ignored (<0.1%)."""
     h, vocab = int(cfg["hidden_size"]), int(_get(cfg, "vocab_size", default=0))
     embed = vocab * h * (1 if cfg.get("tie_word_embeddings") else 2)
     attn = h * heads * hd * (2 if cfg.get("attn_output_gate") else 1) + 2 * h * kv * hd + heads * hd * h
@@ -133,15 +133,22 @@ def _count_params(cfg: dict[str, Any], kinds: list[str], hd: int, heads: int, kv
         groups, d_state = int(cfg.get("n_groups", 1)), int(cfg.get("ssm_state_size", 128))
         linear = h * (2 * d_inner + 2 * groups * d_state + int(cfg["mamba_num_heads"])) + d_inner * h
     n_experts = int(_get(cfg, "num_experts", "num_local_experts", "n_routed_experts", default=0) or 0)
-    used = int(_get(cfg, "num_experts_per_tok", "moe_top_k", default=0) or 0)
-    dense_ffn = 3 * h * int(_get(cfg, "intermediate_size", default=0) or 0)
+    used = int(_get(cfg, "num_experts_per_tok", "top_k_experts", "moe_top_k", default=0) or 0)
+    # Gated MLPs (SwiGLU/GeGLU) have 3 matrices; Nemotron-H's squared-ReLU MLP has 2.
+    mats = 2 if str(cfg.get("model_type", "")).startswith("nemotron_h") else 3
+    dense_ffn = mats * h * int(_get(cfg, "intermediate_size", default=0) or 0)
     moe_ffn = int(_get(cfg, "moe_intermediate_size", "expert_intermediate_size", default=0) or 0)
     if n_experts and not moe_ffn:
         moe_ffn = int(_get(cfg, "intermediate_size", default=0) or 0)
     shared_ffn = int(_get(cfg, "shared_expert_intermediate_size", default=0) or 0)
     shared_ffn += int(cfg.get("n_shared_experts") or 0) * moe_ffn
+    if cfg.get("enable_moe_block"):  # Gemma 4 MoE layers keep a dense MLP beside the experts
+        shared_ffn += int(_get(cfg, "intermediate_size", default=0) or 0)
     dense_first = int(cfg.get("first_k_dense_replace") or 0)
-    total = active = embed
+    # Active = what one decode step reads: the input embedding contributes one row, so only a
+    # tied table (which doubles as lm_head) counts.
+    total = embed
+    active = vocab * h
     for i, kind in enumerate(kinds):
         mixer = attn if kind in ("full", "swa") else linear if kind == "linear" else 0
         if n_experts and i >= dense_first and (kind != "none" or cfg.get("hybrid_override_pattern") is None):
@@ -172,22 +179,28 @@ def shape_from_hf_config(cfg: dict[str, Any], *, name: str = "hf-model") -> Mode
                          fix="point at the model's own config.json (or its folder)") from exc
     kv = int(_get(cfg, "num_key_value_heads", default=heads) or heads)
     hd = int(_get(cfg, "head_dim", default=0) or hidden // heads)
+    # Gemma 4: global layers have their own (wider, fewer) KV heads; windowed layers use the flat keys.
+    global_hd = int(cfg.get("global_head_dim") or 0)
+    global_kv = int(cfg.get("num_global_key_value_heads") or 0)
     kinds = _layer_kinds(cfg, n_layers)
     n_swa = kinds.count("swa")
     n_linear = kinds.count("linear")
     hybrid = n_linear or kinds.count("none")
     total, active = _count_params(cfg, kinds, hd, heads, kv)
     n_experts = int(_get(cfg, "num_experts", "num_local_experts", "n_routed_experts", default=0) or 0)
+    if cfg.get("enable_moe_block") is False:
+        n_experts = 0
     rank = cfg.get("kv_lora_rank")
     arch = (top.get("architectures") or [cfg.get("model_type", "unknown")])[0]
     return ModelShape(
         name=name, arch=str(cfg.get("model_type") or arch), n_layers=n_layers, n_heads=heads,
-        n_kv_heads=kv, head_dim=hd, hidden_size=hidden, vocab_size=int(_get(cfg, "vocab_size", default=0)),
+        n_kv_heads=global_kv or kv, head_dim=global_hd or hd, hidden_size=hidden, vocab_size=int(_get(cfg, "vocab_size", default=0)),
         context_length=int(_get(cfg, "max_position_embeddings", "max_sequence_length", default=0) or 0),
         sliding_window=int(cfg["sliding_window"]) if n_swa and cfg.get("sliding_window") else None,
         n_swa_layers=n_swa, n_full_attn_layers=kinds.count("full") if hybrid else None,
         n_experts=n_experts,
-        n_experts_used=int(_get(cfg, "num_experts_per_tok", "moe_top_k", default=0) or 0),
+        n_experts_used=int(_get(cfg, "num_experts_per_tok", "top_k_experts", "moe_top_k", default=0) or 0)
+        if n_experts else 0,
         expert_ffn=int(_get(cfg, "moe_intermediate_size", default=0) or 0) or (
             int(cfg.get("intermediate_size", 0)) if n_experts else None) or None,
         n_shared_experts=int(cfg.get("n_shared_experts") or (1 if cfg.get("shared_expert_intermediate_size")
@@ -197,6 +210,8 @@ def shape_from_hf_config(cfg: dict[str, Any], *, name: str = "hf-model") -> Mode
         kv_lora_rank=int(rank) if rank else None,
         qk_rope_head_dim=int(cfg.get("qk_rope_head_dim", 64)) if rank else None,
         head_dim_v=int(cfg["v_head_dim"]) if cfg.get("v_head_dim") and not rank else None,
+        swa_n_kv_heads=kv if (global_kv and n_swa) else None,
+        swa_head_dim=hd if (global_hd and n_swa) else None,
         linear_state_bytes=_linear_state_bytes(cfg, n_linear), source="hf-config",
     )
 

@@ -113,25 +113,26 @@ def kv_bytes_per_token(shape: ModelShape, kv_dtype: str = "f16") -> int:
     (kv_lora_rank + qk_rope_head_dim) per layer. Windowed and linear/SSM layers are excluded
     (see `swa_kv_bytes_per_token`, `ModelShape.linear_state_bytes`).
     """
-    return _per_token(shape, kv_dtype, shape.n_global_layers, shape.n_kv_heads, shape.head_dim)
+    k_dim = shape.head_dim
+    return _per_token(shape, kv_dtype, shape.n_global_layers, shape.n_kv_heads, k_dim,
+                      shape.head_dim_v or k_dim)
 
 
 def swa_kv_bytes_per_token(shape: ModelShape, kv_dtype: str = "f16") -> int:
     """Bytes per token of the sliding-window layers, which only keep `sliding_window` tokens."""
     if not shape.n_swa_layers:
         return 0
+    k_dim = shape.swa_head_dim or shape.head_dim
+    v_dim = shape.swa_head_dim or shape.head_dim_v or shape.head_dim
     return _per_token(shape, kv_dtype, shape.n_swa_layers, shape.swa_n_kv_heads or shape.n_kv_heads,
-                      shape.swa_head_dim or shape.head_dim)
+                      k_dim, v_dim)
 
 
-def _per_token(shape: ModelShape, kv_dtype: str, layers: int, kv_heads: int, head_dim: int) -> int:
+def _per_token(shape: ModelShape, kv_dtype: str, layers: int, kv_heads: int, k_dim: int, v_dim: int) -> int:
     elem = kv_bytes_per_element(kv_dtype)
     if shape.is_mla:
-        return int(layers * (shape.kv_lora_rank + (shape.qk_rope_head_dim or 0)) * elem)
-    head_dim_v = shape.head_dim_v or head_dim
-    if shape.swa_head_dim and head_dim == shape.swa_head_dim:
-        head_dim_v = head_dim
-    return int(layers * kv_heads * (head_dim + head_dim_v) * elem)
+        return int(layers * ((shape.kv_lora_rank or 0) + (shape.qk_rope_head_dim or 0)) * elem)
+    return int(layers * kv_heads * (k_dim + v_dim) * elem)
 
 
 def default_overhead_bytes(shape: ModelShape, engine: str) -> int:

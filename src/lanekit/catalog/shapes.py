@@ -44,7 +44,10 @@ class ModelShape(BaseModel):
     expert_ffn: int | None = None
     n_shared_experts: int = 0
     total_params: int = Field(ge=0)
-    active_params: int = Field(ge=0, description="parameters read per token (MoE: top-k experts)")
+    active_params: int = Field(
+        ge=0, description="parameters read per decoded token: top-k experts only, and no input "
+        "embedding table (one row is read) unless it is tied to lm_head"
+    )
     weights_bytes: int | None = Field(default=None, description="exact tensor bytes when read from a file")
     quant: str | None = None
     estimated: bool = False

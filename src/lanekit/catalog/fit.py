@@ -1,0 +1,168 @@
+"""Does it fit, and how fast can it go: one model x quant x engine on one box.
+
+`fit_model` joins the memory envelope, the roofline and the known issues into a FitReport whose
+`to_json()` is the stable `lanekit fit --json` object; `catalog_table` does it for every
+catalog model x common quant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from lanekit.catalog.hardware import HardwareProfile, available_bytes
+from lanekit.catalog.issues import KnownIssue, issues_for
+from lanekit.catalog.memory import MemoryEstimate, estimate_memory, normalize_engine
+from lanekit.catalog.quants import COMMON_CHECKPOINT, COMMON_GGUF, get_scheme
+from lanekit.catalog.roofline import speed_summary
+from lanekit.catalog.shapes import ModelShape
+
+SCHEMA_VERSION = 1
+HERMES_MIN_CTX = 64_000
+VLLM_DEFAULT_UTILIZATION = 0.9  # vLLM's own default on a discrete GPU
+VLLM_DEFAULT_UTILIZATION_UMA = 0.8  # Spark recipes run 0.7-0.85: the OS shares the pool
+
+
+class FitReport(BaseModel):
+    """Everything `lanekit fit` prints, as data."""
+
+    model: str
+    hf_id: str | None
+    alias: str | None = None
+    hardware: str
+    engine: str
+    quant: str | None
+    memory: MemoryEstimate
+    available_bytes: int
+    free_after_bytes: int
+    fits: bool
+    verdict: str
+    active_params: int
+    bytes_read_per_token: int
+    decode_ceiling_tok_s: float
+    predicted_decode_tok_s: float
+    aggregate_ceiling_tok_s: float | None
+    prefill_ceiling_tok_s: float | None
+    bandwidth_gb_s: float
+    prediction_terms: dict[str, Any]
+    issues: list[KnownIssue]
+    estimated: bool
+    estimated_parts: list[str]
+    shape_estimated: bool
+    per_request_ctx: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The stable JSON object (`schema_version` 1): flat numbers first, then the details."""
+        m = self.memory
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "model": self.model, "hf_id": self.hf_id, "hardware": self.hardware, "engine": self.engine,
+            "quant": self.quant, "ctx": m.ctx, "parallel": m.parallel, "per_request_ctx": self.per_request_ctx,
+            "kv_dtype": m.kv_dtype,
+            "weights_bytes": m.weights_bytes, "kv_bytes_per_token": m.kv_bytes_per_token,
+            "kv_bytes": m.kv_bytes, "state_bytes": m.state_bytes, "overhead_bytes": m.overhead_bytes,
+            "headroom_bytes": m.headroom_bytes, "total_bytes": m.total_bytes,
+            "available_bytes": self.available_bytes, "free_after_bytes": self.free_after_bytes,
+            "fits": self.fits, "verdict": self.verdict,
+            "active_params": self.active_params, "bytes_read_per_token": self.bytes_read_per_token,
+            "bandwidth_gb_s": self.bandwidth_gb_s,
+            "decode_ceiling_tok_s": self.decode_ceiling_tok_s,
+            "predicted_decode_tok_s": self.predicted_decode_tok_s,
+            "aggregate_ceiling_tok_s": self.aggregate_ceiling_tok_s,
+            "prefill_ceiling_tok_s": self.prefill_ceiling_tok_s,
+            "prediction_terms": self.prediction_terms,
+            "estimated": self.estimated, "estimated_parts": self.estimated_parts,
+            "issues": [{"id": i.id, "severity": i.severity, "title": i.title, "source": i.source, "fix": i.fix}
+                       for i in self.issues],
+            "memory_explain": m.explain(),
+        }
+
+
+def default_engine(quant: str | None) -> str:
+    """llama.cpp for GGUF quants, vLLM for checkpoint quants (FP8, NVFP4, AWQ, ...)."""
+    if quant is None:
+        return "llamacpp"
+    return "llamacpp" if get_scheme(quant).gguf else "vllm"
+
+
+def engine_quant(quant: str | None, engine: str) -> str | None:
+    """The quant as the engine loads it: llama.cpp runs gpt-oss MXFP4 as the MXFP4_MOE GGUF."""
+    if quant and engine in ("llamacpp", "ollama") and quant.upper() == "MXFP4":
+        return "MXFP4_MOE"
+    return quant
+
+
+def fit_model(shape: ModelShape, hw: HardwareProfile, *, ctx: int | None = None, parallel: int = 1,
+              kv_dtype: str = "f16", engine: str | None = None, quant: str | None = None,
+              gpu_memory_utilization: float | None = None, batch: int | None = None) -> FitReport:
+    """Size `shape` on `hw`: memory envelope, free memory after, verdict, ceilings, known issues.
+
+    `ctx` follows `estimate_memory` (llama.cpp: total -c; vLLM: per sequence); it defaults to
+    the model's native context capped at 65536 per request.
+    """
+    quant = quant or shape.quant
+    engine = normalize_engine(engine or default_engine(quant))
+    quant = engine_quant(quant, engine)
+    if ctx is None:
+        per_req = min(shape.context_length or 65536, 65536)
+        ctx = per_req * parallel if engine == "llamacpp" else per_req
+    per_request_ctx = ctx // parallel if engine == "llamacpp" else ctx
+    # vLLM reserves utilization x the device's whole memory, which on UMA is the whole box.
+    pool = hw.memory_bytes
+    util = gpu_memory_utilization
+    if engine in ("vllm", "sglang") and util is None:
+        util = VLLM_DEFAULT_UTILIZATION_UMA if hw.unified else VLLM_DEFAULT_UTILIZATION
+    mem = estimate_memory(shape, ctx=ctx, parallel=parallel, kv_dtype=kv_dtype, engine=engine, quant=quant,
+                          pool_bytes=pool, gpu_memory_utilization=util if engine in ("vllm", "sglang") else None)
+    avail = available_bytes(hw)
+    free_after = avail - mem.total_bytes
+    fits = free_after >= 0
+    speed = speed_summary(shape, hw, engine, mem.quant, batch=batch or parallel)
+    found = issues_for(shape, engine=engine, quant=mem.quant, hardware=hw.key, unified=hw.unified,
+                       harness="hermes" if per_request_ctx < HERMES_MIN_CTX else None)
+    if not fits:
+        verdict = "does not fit"
+    elif any(i.severity == "fail" for i in found):
+        verdict = "fits, but see known issues"
+    elif free_after < 0.1 * hw.usable_bytes:
+        verdict = "fits (tight)"
+    else:
+        verdict = "fits"
+    terms = hw.terms_for(engine)
+    parts = [name for name, flag in (("shape", shape.estimated), ("weights", mem.weights_estimated),
+                                     ("speed_terms", terms.estimated)) if flag]
+    return FitReport(
+        model=shape.name, hf_id=shape.hf_id, hardware=hw.key, engine=engine, quant=mem.quant, memory=mem,
+        available_bytes=avail, free_after_bytes=free_after, fits=fits, verdict=verdict,
+        active_params=shape.active_params, bytes_read_per_token=int(speed["bytes_read_per_token"] or 0),
+        decode_ceiling_tok_s=float(speed["decode_ceiling_tok_s"] or 0.0),
+        predicted_decode_tok_s=float(speed["predicted_decode_tok_s"] or 0.0),
+        aggregate_ceiling_tok_s=speed["aggregate_ceiling_tok_s"],  # type: ignore[arg-type]
+        prefill_ceiling_tok_s=speed["prefill_ceiling_tok_s"],  # type: ignore[arg-type]
+        bandwidth_gb_s=hw.measured_bandwidth_gb_s or hw.bandwidth_gb_s,
+        prediction_terms=terms.model_dump(), issues=found,
+        estimated=bool(parts), estimated_parts=parts, shape_estimated=shape.estimated,
+        per_request_ctx=per_request_ctx, alias=shape.aliases[0] if shape.aliases else None,
+    )
+
+
+def catalog_table(hw: HardwareProfile, *, models: list[ModelShape], quants: tuple[str, ...] | None = None,
+                  ctx: int = 65536, parallel: int = 1, kv_dtype: str = "f16") -> list[FitReport]:
+    """One FitReport per catalog model x quant (GGUF quants on llama.cpp, checkpoint ones on vLLM).
+
+    `ctx` is per request; the native checkpoint quant is added when it is not in `quants`.
+    """
+    rows = []
+    for shape in models:
+        wanted = list(quants or (COMMON_GGUF + COMMON_CHECKPOINT))
+        if shape.quant and shape.quant.upper() not in {q.upper() for q in wanted} and shape.quant != "BF16":
+            wanted.append(shape.quant)
+        if shape.quant == "MXFP4" and not quants:  # gpt-oss: the GGUF keeps experts in MXFP4 too
+            wanted.append("MXFP4_MOE")
+        for quant in wanted:
+            engine = default_engine(quant)
+            total_ctx = ctx * parallel if engine == "llamacpp" else ctx
+            rows.append(fit_model(shape, hw, ctx=total_ctx, parallel=parallel, kv_dtype=kv_dtype,
+                                  engine=engine, quant=quant))
+    return rows
