@@ -11,8 +11,9 @@ default; runs are matched to tasks by `task_id`, else by their prompt). Definiti
 - finished: the run ended on a text answer (not cut off, no timeout, no harness error).
 - clean: finished and not a single error of any class.
 - outcome: error (harness/transport failure, or nothing came back), timeout (wall clock or turn
-  limit), success (finished and the answer checks pass; ungraded runs: finished and clean),
-  grader_fail (everything else).
+  limit), success (finished and the answer checks pass; ungraded runs: finished and clean; never
+  when a required tool was skipped: such an answer has no evidence behind it), grader_fail
+  (everything else).
 - pass^k = mean over tasks of C(c,k)/C(n,k) for n runs with c successes; NaN when any task
   has fewer than k runs.
 - verdict: legitimate (timeouts ≤ 10% of runs and fewer than grader fails: the score is what
@@ -143,6 +144,7 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
         errors.append(CallError(cls=run_problem.cls, detail=run_problem.detail))
         if requires_tool:  # the owed call counts as one failed attempt
             attempts, failed = attempts + 1, failed + 1
+    skipped_tool = run_problem is not None and run_problem.cls == NO_CALL
     finished = run.stop_reason == "answered" and bool((run.final_answer or "").strip()) and run.error is None
     clean = finished and not errors
     correct = task.grade(run.final_answer, run.artifacts) if task is not None else None
@@ -153,7 +155,7 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
         outcome = "timeout"
     elif not run.turns:
         outcome = "error"
-    elif finished and (correct is True or (correct is None and clean)):
+    elif finished and (correct is True or (correct is None and clean)) and not skipped_tool:
         outcome = "success"
     else:
         outcome = "grader_fail"
