@@ -1,6 +1,6 @@
 """Read a ModelShape from a GGUF header: hyperparameters plus every tensor's exact bytes.
 
-Only the header and tensor table are read (the file is memory-mapped, never loaded). Split
+Only the header and tensor table are read (`gguf_header`, memory-mapped, never loaded). Split
 files (`-00001-of-00003.gguf`) are summed across all parts found next to the first.
 """
 
@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from lanekit.catalog.gguf_header import GGUFFormatError, GGUFHeader, SkippedArray, read_gguf_header
 from lanekit.catalog.shapes import ModelShape
 from lanekit.errors import ModelError
 
@@ -28,24 +29,16 @@ def _fix_for(path: Path) -> str:
     return f"check the path ({path}); download a .gguf file or pass a catalog id (`lanekit fit --catalog`)"
 
 
-def _open(path: Path) -> Any:
-    import gguf
-
+def _open(path: Path) -> GGUFHeader:
     try:
-        return gguf.GGUFReader(str(path), "r")
-    except (ValueError, OSError, IndexError, KeyError) as exc:  # gguf raises ValueError on bad magic
+        return read_gguf_header(path)
+    except (GGUFFormatError, OSError, ValueError) as exc:
         raise ModelError(f"{path} is not a readable GGUF file ({exc})", fix=_fix_for(path)) from exc
 
 
-def _value(reader: Any, key: str, default: Any = None) -> Any:
-    field = reader.fields.get(key)
-    if field is None:
-        return default
-    try:
-        value = field.contents()
-    except (ValueError, IndexError, KeyError, TypeError):  # malformed field: treat as absent
-        return default
-    return default if value is None else value
+def _value(reader: GGUFHeader, key: str, default: Any = None) -> Any:
+    value = reader.fields.get(key)
+    return default if value is None or isinstance(value, SkippedArray) else value
 
 
 def _per_layer(value: Any, n_layers: int) -> list[int]:
@@ -55,7 +48,7 @@ def _per_layer(value: Any, n_layers: int) -> list[int]:
     return [int(value)] * n_layers
 
 
-def _swa_layers(reader: Any, arch: str, n_layers: int, window: int | None) -> list[bool]:
+def _swa_layers(reader: GGUFHeader, arch: str, n_layers: int, window: int | None) -> list[bool]:
     if not window:
         return [False] * n_layers
     pattern = _value(reader, f"{arch}.attention.sliding_window_pattern")
@@ -81,7 +74,7 @@ def _split_parts(path: Path) -> list[Path]:
     return parts
 
 
-def _ssm_state_bytes(reader: Any, arch: str, n_recurrent: int) -> int:
+def _ssm_state_bytes(reader: GGUFHeader, arch: str, n_recurrent: int) -> int:
     """f32 recurrent state per sequence: conv window plus SSM/delta-net state, all recurrent layers."""
     d_conv = int(_value(reader, f"{arch}.ssm.conv_kernel", 0) or 0)
     d_inner = int(_value(reader, f"{arch}.ssm.inner_size", 0) or 0)
@@ -155,10 +148,10 @@ def shape_from_gguf(path: str | Path) -> ModelShape:
     for part in parts:
         part_reader = reader if part == parts[0] else _open(part)
         for t in part_reader.tensors:
-            nbytes, nel = int(t.n_bytes), int(t.n_elements)
+            nbytes, nel = t.n_bytes, t.n_elements
             tensor_bytes += nbytes
             n_params += nel
-            types[t.tensor_type.name] += nbytes
+            types[t.type_name] += nbytes
             if _EXPERT_TENSOR_RE.search(t.name):
                 expert_bytes += nbytes
                 expert_params += nel
@@ -205,9 +198,9 @@ def _opt_int(value: Any) -> int | None:
     return int(value) if value else None
 
 
-def _vocab_len(reader: Any) -> int:
-    field = reader.fields.get("tokenizer.ggml.tokens")
-    return len(field.data) if field is not None else 0
+def _vocab_len(reader: GGUFHeader) -> int:
+    tokens = reader.fields.get("tokenizer.ggml.tokens")
+    return len(tokens) if tokens is not None else 0
 
 
 def _file_type_name(file_type: Any, types: Counter[str]) -> str | None:
