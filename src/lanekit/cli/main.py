@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     app = build_app()
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
+        if isinstance(result, int):  # typer returns the exit code (130 on Ctrl-C) instead of raising
+            return result
     except LanekitError as exc:
         from rich.console import Console
 

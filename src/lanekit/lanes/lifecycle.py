@@ -281,7 +281,7 @@ class Lane:
                 if code is not None:
                     self._fail(f"{self.spec.engine} exited with code {code} while warming up")
                 try:
-                    if client.get(self.record.health_url).status_code == 200:
+                    if client.get(self.record.health_url).status_code == 200 and self._owns_port():
                         break
                 except httpx.HTTPError:
                     pass
@@ -293,6 +293,23 @@ class Lane:
         self.ready_s = time.monotonic() - t0
         self._set_state(LaneState.READY)
         return self.ready_s
+
+    def _owns_port(self) -> bool:
+        """True when the listener on our port is in our process group (not a server that raced us)."""
+        try:
+            conns = psutil.net_connections(kind="tcp")
+        except (psutil.AccessDenied, OSError):
+            return True  # cannot tell without privileges; trust the health answer
+        pids = {c.pid for c in conns if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == self.port}
+        if not pids or None in pids:
+            return True
+        for pid in pids:
+            try:
+                if os.getpgid(pid) == self.record.pgid:
+                    return True
+            except OSError:
+                continue
+        return False
 
     def _fail(self, message: str, fix: str | None = None) -> None:
         self._set_state(LaneState.FAILED)

@@ -43,6 +43,15 @@ class LaneSpec(BaseModel):
                                        description="memory to keep free; default max(2 GiB, 5% of pool)")
     synthetic: bool = Field(default=False, description="random-weight model: speed only, no reliability")
 
+    def __new__(cls, *args: Any, **data: Any):
+        # `LaneSpec(engine="llamacpp", ...)` builds the engine's own spec class, so engine fields work
+        if cls is LaneSpec and isinstance(data.get("engine"), str):
+            _adapter()
+            sub = _SPEC_CLASSES.get(data["engine"])
+            if sub is not None:
+                return super().__new__(sub)
+        return super().__new__(cls)
+
     @field_validator("kv_dtype")
     @classmethod
     def _known_kv_dtype(cls, value: str) -> str:
