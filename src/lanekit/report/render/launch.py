@@ -71,17 +71,6 @@ def systemd_unit(spec_dict: dict[str, Any], script_path: str, port: int = DEFAUL
     return "\n".join(lines)
 
 
-def hermes_config(base_url: str, model: str, context_length: int) -> dict[str, Any]:
-    """Hermes Agent config for a local lane; the context length goes in both places Hermes checks."""
-    return {
-        "model": {"provider": "custom", "base_url": base_url, "default": model, "api_key": "no-key-required",
-                  "context_length": context_length},
-        "auxiliary": {"compression": {"provider": "custom", "base_url": base_url, "model": model,
-                                      "api_key": "no-key-required", "context_length": context_length}},
-        "model_catalog": {"enabled": False},
-    }
-
-
 def hermes_files(spec_dict: dict[str, Any], port: int = DEFAULT_PORT) -> tuple[str, str, list[str]]:
     """(config.yaml text, .env.example text, warnings) for running Hermes on this lane."""
     spec = parse_lane(spec_dict, where=spec_dict.get("name", "lane"))
@@ -92,7 +81,10 @@ def hermes_files(spec_dict: dict[str, Any], port: int = DEFAULT_PORT) -> tuple[s
     if ctx < 65_536:
         warnings.append(f"this lane serves {ctx:,} tokens per request; Hermes refuses contexts under 64K — "
                         f"serve ctx ≥ 65,536 (llama.cpp: -c ≥ 65,536 × -np) before pointing Hermes at it")
-    cfg = hermes_config(base_url, engine.model_id(spec), ctx)
+    from lanekit.agents.hermes import hermes_config
+
+    cfg = hermes_config(base_url, engine.model_id(spec), ctx, max_tokens=spec.max_output_tokens or 4096,
+                        max_turns=90)
     text = ("# Hermes Agent config for lanekit lane " + spec.name + " — copy to ~/.hermes/config.yaml\n"
             "# context_length is set for the model AND the compression model: Hermes checks both.\n")
     if warnings:
