@@ -125,6 +125,11 @@ def get_profile(name: str) -> HardwareProfile:
                       fix=f"use auto or one of {', '.join(PROFILES)}")
 
 
+def profile_from_dict(data: dict) -> HardwareProfile:
+    """Rebuild a profile from its `model_dump()` (e.g. a stored hardware fingerprint)."""
+    return HardwareProfile.model_validate(data)
+
+
 def meminfo_bytes(field: str = "MemTotal", path: str = "/proc/meminfo") -> int | None:
     """A /proc/meminfo field in bytes (MemTotal, MemAvailable), or None off Linux."""
     try:

@@ -139,17 +139,39 @@ def calibrate(points: Sequence[tuple[float, int, float]], source: str = "calibra
                        source=source, estimated=False)
 
 
-def speed_summary(shape: ModelShape, hw: HardwareProfile, engine: str, quant: str | None = None,
-                  batch: int = 1) -> dict[str, float | int | None]:
-    """Ceiling and prediction side by side for one model on one box."""
+class Roofline(BaseModel):
+    """Ceiling and prediction side by side for one model on one box (tok/s, bytes per token)."""
+
+    bytes_read_per_token: int
+    bandwidth_gb_s: float
+    decode_ceiling_tok_s: float
+    predicted_decode_tok_s: float
+    aggregate_ceiling_tok_s: float | None = None
+    prefill_ceiling_tok_s: float | None = None
+    batch: int = 1
+    terms: DecodeTerms
+
+
+def decode_roofline(shape: ModelShape, hw: HardwareProfile, *, engine: str = "llamacpp", quant: str | None = None,
+                    batch: int = 1) -> Roofline:
+    """Batch-1 ceiling, calibrated prediction, and (batch > 1) the aggregate ceiling on `hw`.
+
+    Uses the measured bandwidth when the profile carries one, else the spec sheet's peak.
+    """
     ab = active_bytes(shape, quant)
     per_token = ab.per_token_bytes
     bandwidth = hw.measured_bandwidth_gb_s or hw.bandwidth_gb_s
     terms = hw.terms_for(engine)
-    return {
-        "bytes_read_per_token": per_token,
-        "decode_ceiling_tok_s": decode_ceiling_tok_s(per_token, bandwidth),
-        "predicted_decode_tok_s": predicted_decode_tok_s(per_token, shape.n_layers, terms),
-        "aggregate_ceiling_tok_s": aggregate_ceiling_tok_s(ab, bandwidth, batch) if batch > 1 else None,
-        "prefill_ceiling_tok_s": prefill_ceiling_tok_s(shape, hw.bf16_tflops),
-    }
+    return Roofline(
+        bytes_read_per_token=per_token, bandwidth_gb_s=bandwidth,
+        decode_ceiling_tok_s=decode_ceiling_tok_s(per_token, bandwidth),
+        predicted_decode_tok_s=predicted_decode_tok_s(per_token, shape.n_layers, terms),
+        aggregate_ceiling_tok_s=aggregate_ceiling_tok_s(ab, bandwidth, batch) if batch > 1 else None,
+        prefill_ceiling_tok_s=prefill_ceiling_tok_s(shape, hw.bf16_tflops), batch=batch, terms=terms,
+    )
+
+
+def speed_summary(shape: ModelShape, hw: HardwareProfile, engine: str, quant: str | None = None,
+                  batch: int = 1) -> dict[str, float | int | None]:
+    """`decode_roofline` as a plain dict of its numbers."""
+    return decode_roofline(shape, hw, engine=engine, quant=quant, batch=batch).model_dump(exclude={"terms"})

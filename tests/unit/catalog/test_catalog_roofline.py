@@ -119,3 +119,15 @@ def test_speed_summary_reports_ceiling_and_prediction_side_by_side() -> None:
     summary = speed_summary(resolve_model("qwen3-30b-a3b"), get_profile("gb10"), "llamacpp", "Q4_K_M", batch=4)
     assert summary["predicted_decode_tok_s"] < summary["decode_ceiling_tok_s"]
     assert summary["aggregate_ceiling_tok_s"] > summary["decode_ceiling_tok_s"]
+
+
+def test_decode_roofline_uses_measured_bandwidth_when_present() -> None:
+    from lanekit.catalog import decode_roofline
+    from lanekit.catalog.hardware import profile_from_dict
+
+    gb10 = get_profile("gb10")
+    shape = resolve_model("qwen3-30b-a3b")
+    peak = decode_roofline(shape, gb10, quant="Q4_K_M")
+    slower = decode_roofline(shape, gb10.model_copy(update={"measured_bandwidth_gb_s": 200.0}), quant="Q4_K_M")
+    assert slower.decode_ceiling_tok_s == pytest.approx(peak.decode_ceiling_tok_s * 200 / 273)
+    assert profile_from_dict(gb10.model_dump(mode="json")) == gb10
