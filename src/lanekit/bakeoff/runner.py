@@ -205,7 +205,7 @@ def _resumable_run(store, digest: str) -> str | None:
     for run in store.list_runs():
         meta = run.get("meta") or {}
         if run.get("kind") == "bakeoff" and meta.get("plan_digest") == digest and run.get("status") != "finished":
-            return run["id"] if "id" in run else run.get("run_id")
+            return run["run_id"]
     return None
 
 

@@ -53,6 +53,7 @@ def write_profile(store, run_id: str, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     for sub in ("launch", "hermes", "plots", "raw"):
         (out / sub).mkdir(parents=True, exist_ok=True)
+    run_id = store.resolve_run_id(run_id)
     run, lanes, verdict = load_ranked_lanes(store, run_id)
     meta = run.get("meta") or {}
 
@@ -83,7 +84,7 @@ def write_profile(store, run_id: str, out_dir: str | Path) -> Path:
 
     (out / "README.md").write_text(render_readme(run, lanes, plots, verdict))
     manifest = {"schema_version": PROFILE_SCHEMA_VERSION, "run_id": run_id, "status": run.get("status"),
-                "created": run.get("created"), "verdict": verdict, "recommended": best["name"] if best else None,
+                "created_at": run.get("created_at"), "finished_at": run.get("finished_at"), "verdict": verdict, "recommended": best["name"] if best else None,
                 "plan_digest": meta.get("plan_digest"), "plan": meta.get("plan"), "agent": meta.get("agent"),
                 "hardware": meta.get("hardware"), "hermes_warnings": hermes_warnings,
                 "battery_sha256": sorted({x.get("battery_sha256") for x in lanes if x.get("battery_sha256")}),

@@ -1,0 +1,146 @@
+"""The main job end to end on real lanes: a fast SmolLM2 lane, a lane made to fail, resume after
+Ctrl-C, and the generated launch script started by hand. The full default plan (Qwen lanes) is `slow`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from lanekit.bakeoff import load_plan, run_bakeoff
+from lanekit.report.store import Store
+
+BATTERY_TASKS = 3
+
+
+def _plan(tmp_path: Path, lanes: list[dict]) -> Path:
+    plan = {
+        "name": "it-bakeoff",
+        "lanes": lanes,
+        "bench": {"single": {"samples": 2, "max_tokens": 48, "warmup": 1},
+                  "sustained": {"duration_s": 4, "interval_s": 1, "max_tokens": 48},
+                  "sweep": {"concurrency": [1, 2], "max_tokens": 32}},
+        "eval": {"agent": "builtin", "repeats": 1, "max_turns": 3, "task_timeout_s": 60, "max_tokens": 128},
+    }
+    path = tmp_path / "bakeoff.yaml"
+    path.write_text(yaml.safe_dump(plan, sort_keys=False))
+    return path
+
+
+SMOL = {"name": "smol", "engine": "llamacpp", "model": "smollm2-135m", "ctx": 2048, "parallel": 2, "threads": 2,
+        "max_output_tokens": 256}
+
+
+def test_bakeoff_ranks_reports_failures_and_writes_profile(llama_server, tmp_path):
+    bad = {"name": "bad-binary", "engine": "llamacpp", "model": "smollm2-135m", "binary": "/nonexistent/llama-server"}
+    plan = load_plan(_plan(tmp_path, [SMOL, bad]))
+    out = tmp_path / "profile"
+    store = Store(tmp_path / "results.sqlite")
+    result = run_bakeoff(plan, out_dir=out, store=store, resume=False)
+
+    lanes = {x["name"]: x for x in result.lanes}
+    smol, failed = lanes["smol"], lanes["bad-binary"]
+    # the failing lane is recorded with its step and reason, and the other lane still ran
+    assert failed["failed_step"] == "guard" and "llama-server" in failed["failed_reason"]
+    assert smol["failed_step"] is None
+    assert smol["decode_tok_s"] > 5 and smol["ttft_ms"] > 0
+    assert smol["teardown"]["verified"] is True
+    # SmolLM2 cannot call tools: the doctor fails it and it is disqualified
+    assert smol["doctor_verdict"] == "fail"
+    assert not smol["eligible"] and result.recommended is None
+    assert "No lane is eligible" in result.verdict
+    # the profile holds real numbers, plots and raw data
+    readme = (out / "README.md").read_text()
+    assert "| smol | llamacpp |" in readme and f"{smol['decode_tok_s']:.1f}" in readme
+    assert "bad-binary** failed at `guard`" in readme
+    for png in ("tok_s.png", "sweep.png", "sustained.png"):
+        assert (out / "plots" / png).stat().st_size > 5000, png
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["schema_version"] == 1 and manifest["run_id"] == result.run_id
+    assert manifest["battery_sha256"] and manifest["prompt_sha256"]
+    assert (out / "raw" / "samples.jsonl").stat().st_size > 0
+    assert (out / "launch" / "lanekit-smol.service").is_file()
+    steps = [(s["lane"], s["step"], s["status"]) for s in store.lane_steps(result.run_id)]
+    assert ("smol", "down", "ok") in steps and ("bad-binary", "guard", "failed") in steps
+    # `lanekit profile RUN` re-renders the same profile from the store
+    again = tmp_path / "again"
+    proc = subprocess.run([sys.executable, "-m", "lanekit.cli.main", "profile", result.run_id, "--out", str(again)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "LANEKIT_HOME": str(tmp_path / "home")})
+    # (a different LANEKIT_HOME has no such run: a clear one-line error)
+    assert proc.returncode == 2 and "no run" in proc.stderr
+
+    # the generated launch script starts the lane by hand
+    script = out / "launch" / "smol.sh"
+    port = 18931
+    launched = subprocess.Popen(["bash", str(script)], env={**__import__("os").environ, "PORT": str(port)},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        ok = False
+        while time.monotonic() < deadline and not ok:
+            try:
+                ok = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert ok, "launch script did not bring the lane up"
+    finally:
+        import os
+
+        os.killpg(launched.pid, signal.SIGKILL)
+        launched.wait()
+
+
+def test_interrupted_bakeoff_resumes_skipping_finished_lanes(llama_server, tmp_path):
+    second = dict(SMOL, name="smol-b")
+    plan_path = _plan(tmp_path, [SMOL, second])
+    env = {**__import__("os").environ, "LANEKIT_HOME": str(tmp_path / "home")}
+    cmd = [sys.executable, "-m", "lanekit.cli.main", "bakeoff", str(plan_path), "--out", str(tmp_path / "p"),
+           "--agent", "none"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = Store(tmp_path / "home" / "results.sqlite")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        runs = store.list_runs()
+        if runs and any(s["lane"] == "smol-b" and s["step"] == "bench" for s in store.lane_steps(runs[0]["run_id"])):
+            break
+        time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    from lanekit.lanes.registry import lanekit_processes
+
+    assert not [p for p in lanekit_processes() if p.environ().get("LANEKIT_HOME") == env["LANEKIT_HOME"]]
+    run_id = store.list_runs()[0]["run_id"]
+    assert store.get_run(run_id)["status"] == "interrupted"
+
+    rerun = subprocess.run(cmd + ["--json"], env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    result = json.loads(rerun.stdout)
+    assert result["run_id"] == run_id
+    assert result["resumed_lanes"] == ["smol"]
+    assert {x["name"] for x in result["lanes"]} == {"smol", "smol-b"}
+    assert all(x["decode_tok_s"] for x in result["lanes"])
+
+
+@pytest.mark.slow
+def test_default_plan_end_to_end(llama_server, qwen_path, tmp_path):
+    """The embedded default story: SmolLM2 disqualified, stock Qwen names the template fix, fixed Qwen recommended."""
+    out = tmp_path / "profile"
+    t0 = time.monotonic()
+    result = run_bakeoff(load_plan(None), out_dir=out, store=Store(tmp_path / "r.sqlite"), resume=False)
+    elapsed = time.monotonic() - t0
+    print(f"default bakeoff took {elapsed / 60:.1f} min")
+    lanes = {x["name"]: x for x in result.lanes}
+    assert not lanes["smollm2-135m"]["eligible"]
+    assert not lanes["qwen-coder-stock"]["eligible"]
+    assert any("qwen2.5-coder-tools" in (f or "") for f in lanes["qwen-coder-stock"].get("doctor_fixes", []))
+    assert result.recommended == "qwen-coder-fixed"
+    assert (out / "hermes" / "config.yaml").is_file()
