@@ -69,12 +69,16 @@ def test_bakeoff_ranks_reports_failures_and_writes_profile(llama_server, tmp_pat
     assert (out / "launch" / "lanekit-smol.service").is_file()
     steps = [(s["lane"], s["step"], s["status"]) for s in store.lane_steps(result.run_id)]
     assert ("smol", "down", "ok") in steps and ("bad-binary", "guard", "failed") in steps
-    # `lanekit profile RUN` re-renders the same profile from the store
+    # `lanekit profile RUN` re-renders the same profile from the store (Store() lives in LANEKIT_HOME)
+    import os
+
     again = tmp_path / "again"
-    proc = subprocess.run([sys.executable, "-m", "lanekit.cli.main", "profile", result.run_id, "--out", str(again)],
-                          capture_output=True, text=True, timeout=120,
-                          env={**__import__("os").environ, "LANEKIT_HOME": str(tmp_path / "home")})
-    # (a different LANEKIT_HOME has no such run: a clear one-line error)
+    cli = [sys.executable, "-m", "lanekit.cli.main", "profile", result.run_id, "--out", str(again)]
+    proc = subprocess.run(cli, capture_output=True, text=True, timeout=120, env={**os.environ, "LANEKIT_HOME": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr
+    assert (again / "README.md").read_text() == readme
+    proc = subprocess.run(cli, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "LANEKIT_HOME": str(tmp_path / "elsewhere")})
     assert proc.returncode == 2 and "no run" in proc.stderr
 
     # the generated launch script starts the lane by hand
