@@ -1,0 +1,145 @@
+"""Shared pieces of the non-llama.cpp engines: docker fields and argv, binary lookup, sizing.
+
+Not an engine itself (the leading underscore keeps `engines/__init__` from registering it).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
+from lanekit.errors import EngineNotFound, ModelError
+from lanekit.lanes.spec import LaneSpec
+
+if TYPE_CHECKING:
+    from lanekit.catalog.memory import MemoryEstimate
+    from lanekit.catalog.shapes import ModelShape
+
+HF_CACHE_HOST = "~/.cache/huggingface"
+HF_CACHE_CONTAINER = "/root/.cache/huggingface"
+
+
+class DockerLaneSpec(LaneSpec):
+    """Fields every containerised lane shares (`docker run` flags)."""
+
+    image: str = Field(min_length=1, description="container image")
+    container_name: str | None = Field(default=None, description="default: lanekit-<lane name>")
+    gpus: str | None = Field(default="all", description="`--gpus` value; None for CPU images")
+    ipc_host: bool = Field(default=True, description="`--ipc host`: engines share tensors via /dev/shm")
+    shm_size: str | None = Field(default="16g", description="`--shm-size`; on unified memory it "
+                                                           "competes with the model for the same pool")
+    network_host: bool = Field(default=False, description="`--network host` instead of `-p port:port`")
+    hf_cache: str | None = Field(default=HF_CACHE_HOST, description="host HF cache mounted into the container")
+    volumes: list[str] = Field(default_factory=list, description="extra `-v host:container` mounts")
+    pass_env: list[str] = Field(default_factory=lambda: ["HF_TOKEN"],
+                                description="host variables forwarded by name (values stay out of argv)")
+    docker_args: list[str] = Field(default_factory=list, description="extra `docker run` flags")
+    docker_binary: str = "docker"
+
+
+def container_name(spec: DockerLaneSpec) -> str:
+    """The container's name: explicit, else `lanekit-<lane>` (what `stop_argv` stops)."""
+    return spec.container_name or f"lanekit-{spec.name}"
+
+
+def docker_run_argv(spec: DockerLaneSpec, port: int, *, container_port: int, env: dict[str, str],
+                    command: list[str], mounts: list[str] | None = None) -> list[str]:
+    """`docker run --rm --name … IMAGE COMMAND…` with GPU, IPC, shm, port, cache and env flags.
+
+    `env` goes in as `-e K=V` (the container's environment, not the client's); `pass_env`
+    names are forwarded as bare `-e NAME` so secrets never appear on the command line.
+    """
+    argv = [spec.docker_binary, "run", "--rm", "--name", container_name(spec)]
+    if spec.gpus:
+        argv += ["--gpus", spec.gpus]
+    if spec.ipc_host:
+        argv += ["--ipc", "host"]
+    if spec.shm_size:
+        argv += ["--shm-size", spec.shm_size]
+    if spec.network_host:
+        argv += ["--network", "host"]
+    else:
+        argv += ["-p", f"{spec.host}:{port}:{container_port}"]
+    if spec.hf_cache:
+        argv += ["-v", f"{os.path.expanduser(spec.hf_cache)}:{HF_CACHE_CONTAINER}"]
+    for vol in [*(mounts or []), *spec.volumes]:
+        argv += ["-v", os.path.expanduser(vol) if vol.startswith("~") else vol]
+    for key, value in env.items():
+        argv += ["-e", f"{key}={value}"]
+    for key in spec.pass_env:
+        argv += ["-e", key]
+    return argv + list(spec.docker_args) + [spec.image, *command]
+
+
+def docker_stop_argv(spec: DockerLaneSpec) -> list[str]:
+    """Stop (and, with `--rm`, remove) the container; killing the docker client does not."""
+    return [spec.docker_binary, "stop", "-t", str(max(1, int(spec.stop_grace_s))), container_name(spec)]
+
+
+def find_docker(binary: str = "docker") -> str:
+    """Absolute path of the docker CLI, or EngineNotFound with the install hint."""
+    found = shutil.which(binary)
+    if not found:
+        raise EngineNotFound(f"{binary} CLI not found on PATH",
+                             fix="install Docker Engine + the NVIDIA Container Toolkit "
+                                 "(`lanekit recipe ... --json` still prints the command)")
+    return found
+
+
+def find_executable(name: str, explicit: str | None, hint: str) -> str:
+    """An explicit path, else `name` on PATH, else EngineNotFound(fix=hint)."""
+    if explicit:
+        if Path(explicit).is_file() and os.access(explicit, os.X_OK):
+            return str(Path(explicit).resolve())
+        raise EngineNotFound(f"{explicit} does not exist or is not executable", fix=hint)
+    found = shutil.which(name)
+    if found:
+        return found
+    raise EngineNotFound(f"{name} is not installed", fix=hint)
+
+
+def resolve_shape(model_ref: str) -> ModelShape | None:
+    """The catalog's shape for a model (file, HF folder, catalog id), None when unknown."""
+    try:
+        from lanekit.catalog import resolve_model
+
+        return resolve_model(model_ref)
+    except (ImportError, ModelError, ValueError, OSError):
+        return None
+
+
+def estimate_for(spec: LaneSpec, engine: str, *, gpu_memory_utilization: float | None = None,
+                 pool_bytes: int | None = None, quant: str | None = None) -> MemoryEstimate:
+    """Catalog estimate for a per-sequence-context engine (ctx = max-model-len, parallel = seqs).
+
+    Unknown models raise ModelError: the guard must not wave through a lane it cannot size.
+    """
+    from lanekit.catalog.memory import estimate_memory
+
+    shape = resolve_shape(spec.model)
+    if shape is None:
+        raise ModelError(f"cannot size model {spec.model!r}: not a file, HF folder or catalog id",
+                         fix="pass a local HF folder / GGUF, or a model id `lanekit fit --catalog` lists; "
+                             "set headroom_bytes to 0 and check memory by hand if you must")
+    kv = spec.kv_dtype if spec.kv_dtype in ("f16", "bf16", "fp8", "auto") else "f16"
+    return estimate_memory(shape, ctx=spec.ctx, parallel=spec.parallel, kv_dtype=kv, engine=engine,
+                           quant=quant, headroom_bytes=spec.headroom_bytes,
+                           gpu_memory_utilization=gpu_memory_utilization, pool_bytes=pool_bytes)
+
+
+def json_arg(value: object) -> str:
+    """Compact JSON for flags like `--hf-overrides` (stable key order, no spaces)."""
+    import json
+
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def shell_line(argv: list[str], env: dict[str, str] | None = None) -> str:
+    """`K=V … cmd args` as one copy-pasteable shell line."""
+    prefix = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+    return f"{prefix} {shlex.join(argv)}".strip()

