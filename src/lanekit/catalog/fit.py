@@ -17,6 +17,7 @@ from lanekit.catalog.memory import MemoryEstimate, estimate_memory, normalize_en
 from lanekit.catalog.quants import COMMON_CHECKPOINT, COMMON_GGUF, get_scheme
 from lanekit.catalog.roofline import speed_summary
 from lanekit.catalog.shapes import ModelShape
+from lanekit.errors import ConfigError
 
 SCHEMA_VERSION = 1
 HERMES_MIN_CTX = 64_000
@@ -79,11 +80,14 @@ class FitReport(BaseModel):
         }
 
 
-def default_engine(quant: str | None) -> str:
-    """llama.cpp for GGUF quants, vLLM for checkpoint quants (FP8, NVFP4, AWQ, ...)."""
-    if quant is None:
+def default_engine(quant: str | None, shape: ModelShape | None = None) -> str:
+    """llama.cpp for GGUF files and quants, vLLM for checkpoint quants (FP8, NVFP4, AWQ, ...)."""
+    if quant is None or (shape is not None and shape.source == "gguf"):
         return "llamacpp"
-    return "llamacpp" if get_scheme(quant).gguf else "vllm"
+    try:
+        return "llamacpp" if get_scheme(quant).gguf else "vllm"
+    except ConfigError:  # a quant only a GGUF names (IQ2_XXS, TQ1_0...)
+        return "llamacpp"
 
 
 def engine_quant(quant: str | None, engine: str) -> str | None:
@@ -102,7 +106,7 @@ def fit_model(shape: ModelShape, hw: HardwareProfile, *, ctx: int | None = None,
     the model's native context capped at 65536 per request.
     """
     quant = quant or shape.quant
-    engine = normalize_engine(engine or default_engine(quant))
+    engine = normalize_engine(engine or default_engine(quant, shape))
     quant = engine_quant(quant, engine)
     if ctx is None:
         per_req = min(shape.context_length or 65536, 65536)

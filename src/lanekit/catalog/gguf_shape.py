@@ -56,8 +56,10 @@ def _swa_layers(reader: GGUFHeader, arch: str, n_layers: int, window: int | None
         flags = [bool(v) for v in pattern]
         return (flags + [False] * n_layers)[:n_layers]
     period = int(pattern) if pattern else _DEFAULT_SWA_PERIOD.get(arch, 0)
-    if period <= 0:  # a window with no pattern means every layer is windowed (Mistral v0.1 style)
-        return [True] * n_layers
+    if period <= 0:
+        # Unknown layout: count every layer as full attention. Over-estimating KV is the safe
+        # side for a memory guard.
+        return [False] * n_layers
     return [il % period < period - 1 for il in range(n_layers)]
 
 
@@ -129,7 +131,11 @@ def shape_from_gguf(path: str | Path) -> ModelShape:
         n_full = sum(1 for il in range(n_layers) if (il + 1) % int(interval) == 0)
     elif min(kv_heads) == 0 and max(kv_heads) > 0:
         n_full = sum(1 for il in range(n_layers) if kv_heads[il] > 0 and not swa[il])
-    n_kv_heads = max(kv_heads) if kv_heads else n_heads
+    # Per-layer KV heads (Gemma 4: fewer, wider heads on global layers) are split by layer kind.
+    global_kv = [kv_heads[il] for il in range(n_layers) if not swa[il] and kv_heads[il] > 0]
+    swa_kv = [kv_heads[il] for il in range(n_layers) if swa[il] and kv_heads[il] > 0]
+    n_kv_heads = max(global_kv or kv_heads or [n_heads])
+    swa_n_kv = max(swa_kv) if swa_kv and max(swa_kv) != n_kv_heads else None
     n_recurrent = 0
     if n_full is not None:
         # Recurrent = no KV heads and no dense FFN (Nemotron-H also has MLP-only layers).
@@ -184,7 +190,7 @@ def shape_from_gguf(path: str | Path) -> ModelShape:
         estimated=False, chat_template=str(template) if template else None,
         head_dim_v=int(val_len) if val_len and int(val_len) != head_dim else None,
         swa_head_dim=_opt_int(_value(reader, f"{arch}.attention.key_length_swa")),
-        swa_n_kv_heads=None,
+        swa_n_kv_heads=swa_n_kv,
         kv_lora_rank=int(kv_lora) if kv_lora else None,
         qk_rope_head_dim=int(rope_dim) if kv_lora and rope_dim else None,
         linear_state_bytes=_ssm_state_bytes(reader, arch, n_recurrent),

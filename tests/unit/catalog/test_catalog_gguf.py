@@ -140,3 +140,26 @@ def test_embedded_header_reads_fast_without_parsing_the_vocab(smollm2_gguf: Path
     assert time.perf_counter() - t0 < 2.0  # gguf.GGUFReader takes ~8 s on this file
     assert isinstance(header.fields["tokenizer.ggml.tokens"], SkippedArray)
     assert len(header.fields["tokenizer.ggml.tokens"]) == 49152
+
+
+def test_per_layer_kv_heads_split_global_and_windowed_geometry(make_gguf) -> None:
+    # Gemma-4-like: 5 windowed layers with 2 KV heads, 1 global layer with 1 KV head.
+    path = make_gguf("g4.gguf", "gemma4", layers=6, kv_heads=[2, 2, 2, 2, 2, 1], head_dim=32, window=64,
+                     swa_pattern=[True] * 5 + [False])
+    shape = shape_from_gguf(path)
+    assert (shape.n_kv_heads, shape.swa_n_kv_heads, shape.n_swa_layers) == (1, 2, 5)
+    assert estimate_memory(shape, ctx=1024).kv_bytes_per_token == 2 * 1 * 1 * 32 * 2
+
+
+def test_window_without_a_known_pattern_counts_every_layer_as_full(make_gguf) -> None:
+    path = make_gguf("phi.gguf", "phi3", layers=4, window=2048)
+    shape = shape_from_gguf(path)
+    assert shape.n_swa_layers == 0 and shape.n_global_layers == 4
+
+
+def test_fit_defaults_to_llamacpp_for_any_gguf_quant(make_gguf) -> None:
+    from lanekit.catalog import fit_model, get_profile
+
+    path = make_gguf("odd.gguf", "llama", file_type=19)  # MOSTLY_IQ2_XXS: no scheme entry needed
+    report = fit_model(shape_from_gguf(path), get_profile("h100"), ctx=2048)
+    assert report.engine == "llamacpp" and report.quant == "IQ2_XXS"
