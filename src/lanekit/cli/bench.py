@@ -1,0 +1,192 @@
+"""`lanekit bench`: run load scenarios against a live lane or any OpenAI-compatible URL.
+
+Every sample is committed to the results store as it is measured; `--json` prints the stable
+per-scenario objects (one object for one scenario, an array of them for several).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+SCENARIOS = ("single", "sustained", "sweep", "prefix", "depth")
+
+
+def _ints(text: str | None, flag: str) -> list[int] | None:
+    from lanekit.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        values = [int(x) for x in text.replace(" ", "").split(",") if x]
+    except ValueError:
+        raise ConfigError(f"{flag}: {text!r} is not a comma-separated list of integers",
+                          fix=f"e.g. {flag} 1,2,4,8") from None
+    if not values or min(values) < 1:
+        raise ConfigError(f"{flag}: values must be positive integers", fix=f"e.g. {flag} 1,2,4,8")
+    return values
+
+
+def parse_scenarios(text: str) -> list[str]:
+    """"single,sweep" → ["single", "sweep"]; unknown names are a ConfigError naming the choices."""
+    from lanekit.errors import ConfigError
+
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [n for n in names if n not in SCENARIOS]
+    if bad or not names:
+        raise ConfigError(f"--scenario: unknown scenario {', '.join(bad) or repr(text)}",
+                          fix=f"choose from {', '.join(SCENARIOS)} (comma-separated for several)")
+    return names
+
+
+def _run_one(name: str, target: Any, opts: dict[str, Any], common: dict[str, Any]) -> Any:
+    from lanekit.load import scenarios as sc
+
+    mt = opts["max_tokens"]
+    scrape = {"metrics_url": target.metrics_url, "metrics_prefix": target.metrics_prefix}
+    if name == "single":
+        return sc.run_single(target.base_url, target.model, samples=opts["samples"], max_tokens=mt or 256,
+                             warmup=opts["warmup"], model_ref=target.model_ref, api=opts["api"], **common)
+    if name == "sustained":
+        return sc.run_sustained(target.base_url, target.model, duration_s=opts["duration"], interval_s=opts["interval"],
+                                max_tokens=mt or 256, concurrency=opts["streams"], gap_s=opts["gap"],
+                                warmup=opts["warmup"], model_ref=target.model_ref, **scrape, **common)
+    if name == "sweep":
+        return sc.run_sweep(target.base_url, target.model, concurrency=tuple(opts["concurrency"] or (1, 2, 4, 8)),
+                            requests_per_level=opts["requests_per_level"], max_tokens=mt or 128,
+                            warmup=opts["warmup"], model_ref=target.model_ref, **scrape, **common)
+    if name == "prefix":
+        return sc.run_prefix(target.base_url, target.model, turns=opts["turns"], max_tokens=mt or 32, **scrape, **common)
+    return sc.run_depth(target.base_url, target.model, depths=tuple(opts["depths"] or (4096, 16384, 65536)),
+                        samples=opts["samples"] if opts["samples_set"] else 1, max_tokens=mt or 64, **common)
+
+
+def _render(result: Any) -> None:
+    from rich.table import Table
+
+    from lanekit.cli.output import console
+
+    s = result.summary
+    console.print(f"[bold]{result.scenario}[/] on {result.lane or result.base_url} ({result.model})  "
+                  f"run {result.run_id or '-'}")
+    table = Table("metric", "value", show_header=False, box=None, pad_edge=False)
+    if result.scenario == "sweep":
+        table = Table("concurrency", "per-request tok/s", "aggregate tok/s", "TTFT p50 ms", "TTFT p99 ms", "errors")
+        for lvl in s["levels"]:
+            table.add_row(str(lvl["concurrency"]), _fmt(lvl["per_request_tok_s"]), _fmt(lvl["aggregate_tok_s"]),
+                          _fmt(lvl["ttft_ms_p50"]), _fmt(lvl["ttft_ms_p99"]), str(lvl["errors"]))
+    elif result.scenario == "depth":
+        table = Table("depth", "ISL", "TTFT ms", "prefill tok/s", "decode tok/s")
+        for row in s["depths"]:
+            table.add_row(str(row["depth"]), _fmt(row["isl"]), _fmt(row["ttft_ms"]), _fmt(row["prefill_tok_s"]),
+                          _fmt(row["decode_tok_s"]))
+    else:
+        for key, value in s.items():
+            if isinstance(value, (int, float, str)) or value is None:
+                table.add_row(key, _fmt(value))
+            elif key in ("roofline", "server") and value:
+                table.add_row(key, ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()
+                                             if v is not None and k not in ("warning", "last_error")))
+    console.print(table)
+    for warning in s.get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def bench(
+        lane: str | None = typer.Option(None, "--lane", help="a live lane started by lanekit"),
+        url: str | None = typer.Option(None, "--url", help="any OpenAI-compatible base URL (…/v1)"),
+        model: str | None = typer.Option(None, "--model", help="model id (default: first of /v1/models)"),
+        metrics_url: str | None = typer.Option(None, "--metrics-url", help="Prometheus URL (default: <root>/metrics)"),
+        scenario: str = typer.Option("single", "--scenario", "-s", help="single|sustained|sweep|prefix|depth, comma-separated"),
+        samples: int | None = typer.Option(None, "--samples", min=1, help="single: samples (5); depth: per depth (1)"),
+        max_tokens: int | None = typer.Option(None, "--max-tokens", min=1,
+                                                 help="output tokens (single/sustained 256, sweep 128, prefix 32, depth 64)"),
+        warmup: int = typer.Option(1, "--warmup", min=0, help="unrecorded warm-up requests"),
+        duration: float = typer.Option(60.0, "--duration", min=1, help="sustained: seconds"),
+        interval: float = typer.Option(10.0, "--interval", min=0.1, help="sustained: seconds per tok/s window"),
+        streams: int = typer.Option(1, "--streams", min=1, help="sustained: concurrent streams"),
+        gap: float = typer.Option(0.0, "--gap", min=0, help="sustained: idle seconds between requests per stream"),
+        concurrency: str | None = typer.Option(None, "--concurrency", help="sweep: levels, e.g. 1,2,4,8"),
+        requests_per_level: int | None = typer.Option(None, "--requests-per-level", min=1, help="sweep (max(4, 2N))"),
+        turns: int = typer.Option(8, "--turns", min=2, help="prefix: agent turns"),
+        depths: str | None = typer.Option(None, "--depths", help="depth: context depths, e.g. 4096,16384,65536"),
+        api: str = typer.Option("chat", "--api", help="single: chat | completions"),
+        db: str | None = typer.Option(None, "--db", help="results store (default: $LANEKIT_HOME/results.sqlite)"),
+        no_store: bool = typer.Option(False, "--no-store", help="do not write the results store"),
+        json_out: bool = typer.Option(False, "--json", help="print the stable JSON on stdout"),
+    ) -> None:
+        """Benchmark a lane: streaming, warm-up first, throughput over in-flight time, every sample stored."""
+        from lanekit.cli.output import err_console, print_json
+        from lanekit.errors import ConfigError
+        from lanekit.load import target as tgt
+
+        if bool(lane) == bool(url):
+            raise ConfigError("give exactly one of --lane NAME or --url URL",
+                              fix="`lanekit ps` lists live lanes; --url takes any OpenAI-compatible endpoint")
+        if api not in ("chat", "completions"):
+            raise ConfigError(f"--api: {api!r} is not chat or completions", fix="--api chat")
+        names = parse_scenarios(scenario)
+        opts = {"samples": samples or 5, "samples_set": samples is not None, "max_tokens": max_tokens,
+                "warmup": warmup, "duration": duration, "interval": interval, "streams": streams, "gap": gap,
+                "concurrency": _ints(concurrency, "--concurrency"), "requests_per_level": requests_per_level,
+                "turns": turns, "depths": _ints(depths, "--depths"), "api": api}
+        target = tgt.from_lane(lane) if lane else tgt.from_url(url, model, metrics_url)
+        if lane and model:
+            target = tgt.Target(**{**target.__dict__, "model": model})
+        if lane and metrics_url:
+            target = tgt.Target(**{**target.__dict__, "metrics_url": metrics_url})
+
+        store = run_id = None
+        if not no_store:
+            from lanekit.report.store import Store
+
+            store = Store(db)
+            run_id = store.new_run("bench", {"lane": target.lane, "base_url": target.base_url, "model": target.model,
+                                             "scenarios": names, "options": {k: v for k, v in opts.items()}})
+        results = []
+        status = "failed"
+        try:
+            results = _run_all(names, target, opts, store, run_id, err_console)
+            status = "done"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            if store is not None:
+                store.finish_run(run_id, status)
+        if json_out:
+            objs = [r.to_json_object() for r in results]
+            print_json(objs[0] if len(objs) == 1 else objs)
+            return
+        for r in results:
+            _render(r)
+
+
+def _run_all(names: list[str], target: Any, opts: dict[str, Any], store: Any, run_id: str | None,
+             err_console: Any) -> list[Any]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    results = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[label]}"),
+                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        for name in names:
+            task = bar.add_task(name, total=None, label="")
+
+            def progress(done: float, total: float | None, label: str, task: Any = task) -> None:
+                bar.update(task, completed=done, total=total, label=label)
+
+            common = {"store": store, "run_id": run_id, "lane": target.lane, "progress": progress}
+            results.append(_run_one(name, target, opts, common))
+            bar.update(task, visible=False)
+    return results

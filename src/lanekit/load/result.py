@@ -1,0 +1,166 @@
+"""What a scenario returns (`ScenarioResult`), how its samples reach the store as they are measured
+(`Recorder`), and the per-request statistics every scenario summary shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from pydantic import BaseModel, Field
+
+from lanekit.load.client import RequestRecord
+from lanekit.load.metrics import record_metrics
+from lanekit.load.stats import finite_or_none, median, ns_to_ms, percentile
+
+if TYPE_CHECKING:
+    from lanekit.report.store import Store
+
+SCHEMA_VERSION = 1
+Progress = Callable[[float, "float | None", str], None]
+T = TypeVar("T")
+
+
+class ScenarioResult(BaseModel):
+    """One scenario on one endpoint: its parameters, summary, and every request sample."""
+
+    schema_version: int = SCHEMA_VERSION
+    scenario: str
+    run_id: str | None = None
+    lane: str | None = None
+    base_url: str
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    started_at: float
+    duration_s: float
+    summary: dict[str, Any]
+    samples: list[dict[str, Any]] = Field(default_factory=list)
+    series: dict[str, list[dict[str, Any]]] = Field(default_factory=dict, description="scrapes, telemetry")
+
+    def to_json_object(self) -> dict[str, Any]:
+        """The stable `lanekit bench --json` object: identity fields, then the summary keys."""
+        head = {"schema_version": self.schema_version, "scenario": self.scenario, "run_id": self.run_id,
+                "lane": self.lane, "base_url": self.base_url, "model": self.model,
+                "started_at": self.started_at, "duration_s": round(self.duration_s, 3)}
+        return {**head, **self.summary}
+
+
+def sample_data(rec: RequestRecord, **extra: Any) -> dict[str, Any]:
+    """The stored form of one request: its record, every record metric, and scenario context."""
+    return {"kind": "request", **extra, **rec.model_dump(), **record_metrics(rec)}
+
+
+def call_progress(progress: Progress | None, done: float, total: float | None, label: str) -> None:
+    """Report progress; a broken progress callback never breaks a measurement."""
+    if progress is not None:
+        with contextlib.suppress(Exception):  # rendering is not measurement
+            progress(done, total, label)
+
+
+class Recorder:
+    """Writes each sample to the store the moment it is measured; owns the run if it created it."""
+
+    def __init__(self, scenario: str, store: Store | None, run_id: str | None, lane: str | None,
+                 base_url: str, model: str, params: dict[str, Any]) -> None:
+        self.scenario, self.store, self.lane = scenario, store, lane
+        self.base_url, self.model, self.params = base_url, model, params
+        self.owns_run = store is not None and run_id is None
+        if self.owns_run:
+            run_id = store.new_run("bench", {"scenario": scenario, "lane": lane, "base_url": base_url,
+                                             "model": model, "params": params})
+        self.run_id = run_id
+        self.samples: list[dict[str, Any]] = []
+        self.started_at = time.time()
+        self._t0 = time.perf_counter()
+
+    def add(self, data: dict[str, Any]) -> None:
+        """Keep one sample and commit it to the store now."""
+        self.samples.append(data)
+        if self.store is not None and self.run_id is not None:
+            self.store.add_sample(self.run_id, self.lane, self.scenario, data)
+
+    def add_series(self, kind: str, rows: list[dict[str, Any]]) -> None:
+        """Store a side series (scrapes, telemetry) in one transaction."""
+        if self.store is not None and self.run_id is not None and rows:
+            self.store.add_samples(self.run_id, self.lane, self.scenario, [{"kind": kind, **r} for r in rows])
+
+    def finish(self, summary: dict[str, Any], series: dict[str, list] | None = None) -> ScenarioResult:
+        """Store the summary (and close the run if this recorder opened it); build the result."""
+        if self.store is not None and self.run_id is not None:
+            self.store.set_summary(self.run_id, self.lane, self.scenario, summary)
+            if self.owns_run:
+                self.store.finish_run(self.run_id, "done")
+        return ScenarioResult(scenario=self.scenario, run_id=self.run_id, lane=self.lane, base_url=self.base_url,
+                              model=self.model, params=self.params, started_at=self.started_at,
+                              duration_s=time.perf_counter() - self._t0, summary=summary,
+                              samples=self.samples, series=series or {})
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc_type is not None and self.owns_run and self.store is not None and self.run_id is not None:
+            interrupted = issubclass(exc_type, (KeyboardInterrupt, asyncio.CancelledError))
+            self.store.finish_run(self.run_id, "interrupted" if interrupted else "failed")
+
+
+def _r(value: float | None, nd: int = 2) -> float | None:
+    return finite_or_none(value, nd)
+
+
+def request_stats(records: list[RequestRecord]) -> dict[str, Any]:
+    """Counts and per-request distributions shared by every scenario summary.
+
+    Only valid records (no error, requested length reached) enter the distributions; short outputs
+    and errors are counted, never averaged in.
+    """
+    valid = [r for r in records if r.valid]
+    metrics = [record_metrics(r) for r in valid]
+
+    def col(tag: str) -> list[float]:
+        return [m[tag] for m in metrics if m[tag] is not None]
+
+    decode, ttft = col("decode_tok_s"), col("ttft_ns")
+    errors = [r for r in records if not r.ok]
+    server = col("server_decode_tok_s")
+    return {
+        "requests": len(records), "samples": len(valid), "errors": len(errors),
+        "first_error": errors[0].error if errors else None,
+        "short_outputs": sum(1 for r in records if r.ok and r.short),
+        "usage_mismatches": sum(1 for r in records if r.ok and r.usage_mismatch),
+        "decode_tok_s": _r(median(decode)), "decode_tok_s_p10": _r(percentile(decode, 10)),
+        "decode_tok_s_p90": _r(percentile(decode, 90)),
+        "ttft_ms": _r(ns_to_ms(median(ttft)), 3), "ttft_ms_p90": _r(ns_to_ms(percentile(ttft, 90)), 3),
+        "ttft_ms_p99": _r(ns_to_ms(percentile(ttft, 99)), 3),
+        "ttfr_ms": _r(ns_to_ms(median(col("ttfr_ns"))), 3), "ttfo_ms": _r(ns_to_ms(median(col("ttfo_ns"))), 3),
+        "itl_ms": _r(ns_to_ms(median(col("itl_ns"))), 3), "e2e_ms": _r(ns_to_ms(median(col("e2e_ns"))), 3),
+        "prefill_tok_s": _r(median(col("prefill_tok_s"))),
+        "osl": _r(median(r.osl for r in valid), 1), "isl": _r(median(r.isl for r in valid), 1),
+        "server_decode_tok_s": _r(median(server)) if server else None,
+    }
+
+
+def run_coro(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, even when this thread already runs a loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(make())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="lanekit-load")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
