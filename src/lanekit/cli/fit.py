@@ -71,6 +71,8 @@ def fit(
 
 
 def _render_one(r, profile) -> None:  # FitReport, HardwareProfile (imported lazily)
+    from rich.markup import escape
+
     from lanekit.catalog.memory import fmt_bytes
     from lanekit.cli.output import console
 
@@ -79,7 +81,7 @@ def _render_one(r, profile) -> None:  # FitReport, HardwareProfile (imported laz
     console.print(f"[bold]{r.model}[/] {r.quant or ''} on {profile.name} via {r.engine}{star}")
     console.print(f"  ctx {m.ctx:,} x parallel {m.parallel} (per request {r.per_request_ctx:,}), KV {m.kv_dtype}")
     for line in m.explain():
-        console.print(f"  {line}")
+        console.print(f"  {escape(line)}")
     colour = "green" if r.fits and not r.issues else "yellow" if r.fits else "red"
     console.print(f"  available {fmt_bytes(r.available_bytes)}  free after {fmt_bytes(r.free_after_bytes)}  "
                   f"[{colour}]{r.verdict}[/]")
@@ -92,8 +94,8 @@ def _render_one(r, profile) -> None:  # FitReport, HardwareProfile (imported laz
     if r.aggregate_ceiling_tok_s:
         console.print(f"  aggregate ceiling at batch {m.parallel}: {_tok(r.aggregate_ceiling_tok_s)} tok/s")
     for issue in r.issues:
-        console.print(f"  [yellow]known issue[/] [{issue.severity}] {issue.title}")
-        console.print(f"    fix: {issue.fix}   (source: {issue.source})", style="dim")
+        console.print(f"  [yellow]known issue ({issue.severity})[/] {escape(issue.title)}")
+        console.print(f"    fix: {escape(issue.fix)}   (source: {escape(issue.source)})", style="dim")
 
 
 def _render_catalog(rows, profile) -> None:  # list[FitReport], HardwareProfile

@@ -143,7 +143,7 @@ def _render(profile: HardwareProfile, out: dict[str, Any]) -> None:
     if p.compute_capability or p.bf16_tflops:
         console.print(f"  compute capability {p.compute_capability or '-'}, bf16 {p.bf16_tflops or '-'} TFLOPS")
     for eng, t in p.decode_terms.items():
-        console.print(f"  decode terms [{eng}]: {t.effective_bandwidth_gb_s:.0f} GB/s effective + "
+        console.print(f"  decode terms ({eng}): {t.effective_bandwidth_gb_s:.0f} GB/s effective + "
                       f"{t.per_layer_latency_us:.1f} µs/layer ({t.source}{', estimated' if t.estimated else ''})")
     if "measurement" in out:
         m = out["measurement"]
