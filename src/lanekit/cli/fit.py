@@ -59,7 +59,9 @@ def fit(
     if not model:
         raise ConfigError("fit needs a MODEL (file, config.json, HF id or alias) or --catalog",
                           fix="lanekit fit Qwen/Qwen3-30B-A3B --hw gb10, or lanekit fit --catalog --hw gb10")
-    shape = resolve_model(model)
+    from lanekit.lanes.embedded import EMBEDDED, model_path
+
+    shape = resolve_model(str(model_path(model)) if model in EMBEDDED else model)
     report = fit_model(shape, profile, ctx=ctx, parallel=parallel, kv_dtype=kv_dtype, engine=engine, quant=quant,
                        gpu_memory_utilization=gpu_memory_utilization)
     if as_json:
