@@ -5,9 +5,12 @@ Not an engine itself (the leading underscore keeps `engines/__init__` from regis
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
 import shlex
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from lanekit.catalog.shapes import ModelShape
 
 HF_CACHE_HOST = "~/.cache/huggingface"
+_DISPLAY_ONLY = contextvars.ContextVar("lanekit_display_only", default=False)
 HF_CACHE_CONTAINER = "/root/.cache/huggingface"
 
 
@@ -81,9 +85,25 @@ def docker_stop_argv(spec: DockerLaneSpec) -> list[str]:
     return [spec.docker_binary, "stop", "-t", str(max(1, int(spec.stop_grace_s))), container_name(spec)]
 
 
+@contextlib.contextmanager
+def display_only() -> Iterator[None]:
+    """Inside this block a missing executable renders as its bare name instead of raising.
+
+    `lanekit recipe` prints Spark commands on a laptop; `Lane.check()` still calls `binary()`
+    outside the block, so a real launch refuses a missing engine as before.
+    """
+    token = _DISPLAY_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _DISPLAY_ONLY.reset(token)
+
+
 def find_docker(binary: str = "docker") -> str:
     """Absolute path of the docker CLI, or EngineNotFound with the install hint."""
     found = shutil.which(binary)
+    if not found and _DISPLAY_ONLY.get():
+        return binary
     if not found:
         raise EngineNotFound(f"{binary} CLI not found on PATH",
                              fix="install Docker Engine + the NVIDIA Container Toolkit "
@@ -93,6 +113,10 @@ def find_docker(binary: str = "docker") -> str:
 
 def find_executable(name: str, explicit: str | None, hint: str) -> str:
     """An explicit path, else `name` on PATH, else EngineNotFound(fix=hint)."""
+    if _DISPLAY_ONLY.get():
+        if explicit:
+            return explicit
+        return shutil.which(name) or name
     if explicit:
         if Path(explicit).is_file() and os.access(explicit, os.X_OK):
             return str(Path(explicit).resolve())

@@ -50,8 +50,7 @@ register_spec("nim", NimLaneSpec)
 def nim_env(spec: NimLaneSpec, server_port: int = NIM_PORT) -> dict[str, str]:
     """The container's NIM_* variables, then the spec's own `env` (which wins)."""
     env = {"NIM_SERVER_PORT": str(server_port), "NIM_MAX_MODEL_LEN": str(spec.ctx)}
-    if spec.served_name:
-        env["NIM_SERVED_MODEL_NAME"] = spec.served_name
+    env["NIM_SERVED_MODEL_NAME"] = spec.served_name or spec.model  # what clients send as `model`
     if spec.model_profile:
         env["NIM_MODEL_PROFILE"] = spec.model_profile
     if spec.enable_kv_cache_reuse is not None:
