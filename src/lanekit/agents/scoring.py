@@ -7,7 +7,8 @@ default; runs are matched to tasks by `task_id`, else by their prompt). Definiti
   token limit (one per partial call, at least one), and — for a task that needs a tool — the
   call the agent owed but never made (no_call / no_output). Classes: `lanekit.agents.taxonomy`.
 - format_error_rate = failed attempts / attempts (NaN with no attempts). A lane that never
-  calls a tool therefore scores 1.0, not a flattering 0.0.
+  calls a tool therefore scores 1.0, not a flattering 0.0. A run whose time ran out before the
+  first reply is unmeasured: no attempt, no error class, outcome timeout.
 - finished: the run ended on a text answer (not cut off, no timeout, no harness error).
 - clean: finished and not a single error of any class.
 - outcome: error (harness/transport failure, or nothing came back), timeout (wall clock or turn
@@ -136,7 +137,9 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
     requires_tool = task.requires_tool if task is not None else None
     produced = any((t.content or "").strip() or t.tool_calls for t in run.turns)
     run_problem: Problem | None = None
-    if not produced:
+    if not produced and run.stop_reason in ("timeout", "max_turns"):
+        pass  # the budget ran out before the first reply: unmeasured, counted as a timeout only
+    elif not produced:
         run_problem = Problem(NO_OUTPUT, run.error or "no assistant text and no tool call")
     elif requires_tool and attempts == 0:
         run_problem = Problem(NO_CALL, "the task needs a tool and the agent answered without calling one")

@@ -154,6 +154,8 @@ def test_without_schemas_unknown_tool_and_schema_checks_are_skipped_but_json_is_
 def test_outcome_classes_timeout_and_error():
     assert score_run(run([turn(0, calls=[call()])], stop="timeout", final=None), TASK).outcome == "timeout"
     assert score_run(run([turn(0, calls=[call()])], stop="max_turns", final=None), TASK).outcome == "timeout"
+    slow = score_run(run([], stop="timeout", final=None), TASK)
+    assert slow.outcome == "timeout" and slow.errors == [] and slow.attempts == 0 and not slow.clean
     err = score_run(run([], stop="error", final=None, error="HTTP 500: boom"), TASK)
     assert err.outcome == "error" and classes(err) == ["no_output"] and "HTTP 500" in err.errors[0].detail
 

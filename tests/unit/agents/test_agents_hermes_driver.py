@@ -1,0 +1,146 @@
+"""The Hermes driver against a fake `hermes` executable: config, 64K refusal, matching, scoring."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lanekit.agents import load_battery, score_runs
+from lanekit.agents.battery import Battery
+from lanekit.agents.hermes import (
+    MIN_CONTEXT,
+    check_context,
+    ensure_hermes,
+    hermes_config,
+    installed_version,
+    run_battery_hermes,
+)
+from lanekit.errors import HarnessError
+
+FAKE = Path(__file__).with_name("fake_hermes.py")
+BATTERY = load_battery()
+
+
+@pytest.fixture
+def fake_hermes(tmp_path) -> Path:
+    exe = tmp_path / "hermes"
+    # the driver passes Hermes a minimal environment, so the test mode travels in a file
+    exe.write_text(f"#!/bin/sh\nFAKE_HERMES_MODE=$(cat {tmp_path}/mode 2>/dev/null) "
+                   f"exec {sys.executable} {FAKE} \"$@\"\n")
+    exe.chmod(0o755)
+    return exe
+
+
+def small_battery(*ids: str) -> Battery:
+    return BATTERY.model_copy(update={"tasks": [BATTERY.task(i) for i in ids]})
+
+
+def calls(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "hermes-home" / "calls.jsonl").read_text().splitlines()]
+
+
+def test_a_lane_below_64k_is_refused_before_anything_runs():
+    with pytest.raises(HarnessError, match="Hermes will refuse this lane") as exc:
+        check_context(8192)
+    assert "65536" in exc.value.fix
+    with pytest.raises(HarnessError, match="Hermes will refuse this lane"):
+        check_context(8192, claim_ctx=32768)
+    with pytest.raises(HarnessError, match="unknown"):
+        check_context(None)
+    assert check_context(65536) == 65536
+    assert check_context(8192, claim_ctx=65536) == 65536
+    assert MIN_CONTEXT == 64_000
+
+
+def test_run_battery_hermes_refuses_a_small_lane_without_starting_hermes(tmp_path, fake_hermes):
+    with pytest.raises(HarnessError, match="Hermes will refuse this lane"):
+        run_battery_hermes("http://lane/v1", "m", BATTERY, served_ctx=8192, hermes=fake_hermes, run_dir=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_config_states_the_context_length_for_the_model_and_the_compression_model():
+    cfg = hermes_config("http://127.0.0.1:8080/v1", "qwen", 65536)
+    assert cfg["model"] == {"provider": "custom", "default": "qwen", "base_url": "http://127.0.0.1:8080/v1",
+                            "api_key": "no-key-required", "context_length": 65536, "max_tokens": 512}
+    aux = cfg["auxiliary"]["compression"]
+    assert aux["context_length"] == 65536 and aux["base_url"] == "http://127.0.0.1:8080/v1" and aux["model"] == "qwen"
+    assert cfg["model_catalog"] == {"enabled": False}
+    assert cfg["auxiliary"]["title_generation"] == {"enabled": False}
+
+
+def test_secrets_in_the_callers_environment_do_not_reach_hermes(tmp_path, fake_hermes, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
+    (tmp_path / "mode").write_text("env")
+    run_battery_hermes("http://lane/v1", "m", small_battery("read_phrase"), served_ctx=65536,
+                       hermes=fake_hermes, run_dir=tmp_path / "r")
+    assert "sk-should-not-leak" not in (tmp_path / "r" / "hermes-home" / "calls.jsonl").read_text()
+
+
+def test_each_task_runs_as_one_oneshot_in_its_workspace_and_is_scored(tmp_path, fake_hermes):
+    battery = small_battery("read_phrase", "create_then_read", "count_lines")
+    seen = []
+    runs = run_battery_hermes("http://lane/v1", "qwen", battery, served_ctx=65536, hermes=fake_hermes,
+                              run_dir=tmp_path / "r", progress=lambda d, t, r: seen.append((d, t)))
+    assert [r.task_id for r in runs] == ["read_phrase", "create_then_read", "count_lines"]
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    argv = calls(tmp_path / "r")
+    first = argv[0]
+    assert first["argv"][:2] == ["-z", battery.tasks[0].prompt]
+    assert first["argv"][2:4] == ["-t", "file"] and first["argv"][4] == "--usage-file"
+    assert "lanekit-hermes-" in first["cwd"] and first["home"].endswith("hermes-home/home")
+    cfg = yaml.safe_load(first["config"])
+    assert cfg["model"]["context_length"] == 65536 and cfg["auxiliary"]["compression"]["context_length"] == 65536
+    assert argv[-1]["argv"][:2] == ["sessions", "export"]
+    assert (tmp_path / "r" / "sessions.jsonl").is_file()
+    assert all(r.source == "hermes" and r.battery_sha256 == BATTERY.sha256 for r in runs)
+    assert runs[1].artifacts == {"out/greeting.txt": "hello from lanekit"}
+    assert set(runs[0].tool_schemas) == {"patch", "read_file", "search_files", "write_file"}
+    score = score_runs(runs, battery)
+    assert [r.outcome for r in score.runs] == ["success", "success", "grader_fail"]
+    assert [e.cls for e in score.runs[2].errors] == ["no_call"]
+    assert score.summary["format_error_rate"] == pytest.approx(1 / 3)
+
+
+def test_repeats_are_matched_to_their_own_sessions(tmp_path, fake_hermes):
+    runs = run_battery_hermes("http://lane/v1", "m", small_battery("read_phrase"), served_ctx=65536, repeats=2,
+                              hermes=fake_hermes, run_dir=tmp_path / "r")
+    assert [r.repeat for r in runs] == [0, 1]
+    assert runs[0].id != runs[1].id and all(r.stop_reason == "answered" for r in runs)
+
+
+def test_hermes_failing_without_a_session_is_an_error_run_with_its_stderr(tmp_path, fake_hermes):
+    (tmp_path / "mode").write_text("refuse")
+    runs = run_battery_hermes("http://lane/v1", "m", small_battery("read_phrase"), served_ctx=65536,
+                              hermes=fake_hermes, run_dir=tmp_path / "r")
+    assert runs[0].stop_reason == "error" and "exited 1" in runs[0].error and "64,000" in runs[0].error
+    assert score_runs(runs).runs[0].outcome == "error"
+
+
+def test_a_hung_hermes_is_killed_at_the_task_timeout(tmp_path, fake_hermes):
+    (tmp_path / "mode").write_text("sleep")
+    runs = run_battery_hermes("http://lane/v1", "m", small_battery("read_phrase"), served_ctx=65536,
+                              hermes=fake_hermes, run_dir=tmp_path / "r", task_timeout_s=1)
+    assert runs[0].stop_reason == "timeout" and runs[0].wall_ns < 10 * 10**9
+    assert score_runs(runs).runs[0].outcome == "timeout"
+
+
+def test_ensure_hermes_without_install_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("LANEKIT_HERMES_VENV", str(tmp_path / "venv"))
+    assert installed_version() is None
+    with pytest.raises(HarnessError, match="not installed") as exc:
+        ensure_hermes(install=False)
+    assert "lanekit eval --agent hermes" in exc.value.fix
+
+
+def test_installed_version_reads_the_dist_info(tmp_path, monkeypatch):
+    venv = tmp_path / "venv"
+    (venv / "lib/python3.11/site-packages/hermes_agent-0.19.0.dist-info").mkdir(parents=True)
+    (venv / "bin").mkdir()
+    (venv / "bin" / "hermes").write_text("")
+    monkeypatch.setenv("LANEKIT_HERMES_VENV", str(venv))
+    assert installed_version() == "0.19.0"
+    assert ensure_hermes(install=False) == venv / "bin" / "hermes"
