@@ -111,6 +111,32 @@ def check_context(served_ctx: int | None, claim_ctx: int | None = None) -> int:
     return served_ctx
 
 
+def probe_served_ctx(base_url: str, transport: Any = None, timeout_s: float = 10.0) -> int | None:
+    """The per-request context a lane serves, asked from the endpoint itself (None if unknown):
+    llama-server `/props` → default_generation_settings.n_ctx (per slot); vLLM `/v1/models` →
+    max_model_len. `meta.n_ctx_train` is the training window, not what is served, so it is ignored."""
+    import httpx
+
+    base = base_url.rstrip("/")
+    root = base.removesuffix("/v1")
+    v1 = base if base.endswith("/v1") else base + "/v1"
+    with httpx.Client(transport=transport, timeout=timeout_s) as http:
+        try:
+            props = http.get(f"{root}/props").json()
+            n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
+            if isinstance(n_ctx, int) and n_ctx > 0:
+                return n_ctx
+        except (httpx.HTTPError, ValueError, AttributeError):
+            pass
+        try:
+            for entry in http.get(f"{v1}/models").json().get("data", []):
+                if isinstance(entry.get("max_model_len"), int):
+                    return entry["max_model_len"]
+        except (httpx.HTTPError, ValueError, AttributeError):
+            pass
+    return None
+
+
 def hermes_config(base_url: str, model: str, context_length: int, *, api_key: str = "no-key-required",
                   max_tokens: int | None = 512, max_turns: int = 8) -> dict[str, Any]:
     """The config.yaml content for a private HERMES_HOME pointing at one local lane."""
