@@ -57,7 +57,8 @@ def _warnings(stats: dict[str, Any], roof: dict[str, Any]) -> list[str]:
 def run_single(base_url: str, model: str, *, samples: int = 5, max_tokens: int = 256, warmup: int = 1,
                store: Store | None = None, run_id: str | None = None, lane: str | None = None,
                progress: Progress | None = None, transport: httpx.AsyncBaseTransport | None = None,
-               model_ref: str | None = None, ceiling_tok_s: float | None = None, api: str = "chat") -> ScenarioResult:
+               model_ref: str | None = None, ceiling_tok_s: float | None = None, api: str = "chat",
+               clock: Callable[[], int] = time.perf_counter_ns) -> ScenarioResult:
     """Single stream: `warmup` unrecorded requests, then `samples` sequential requests of exactly
     `max_tokens` output tokens on a fixed versioned prompt. Summary: median/p90 decode tok/s,
     median TTFT, the engine's own decode rate when reported, and the prompt's sha256.
@@ -68,7 +69,7 @@ def run_single(base_url: str, model: str, *, samples: int = 5, max_tokens: int =
     async def go() -> ScenarioResult:
         with Recorder("single", store, run_id, lane, base_url, model, params) as rec:
             records: list[RequestRecord] = []
-            async with StreamClient(base_url, model, transport=transport, api=api) as client:
+            async with StreamClient(base_url, model, transport=transport, api=api, clock=clock) as client:
                 for i in range(warmup):
                     call_progress(progress, 0, samples, f"warm-up {i + 1}/{warmup}")
                     await client.stream(messages=messages, max_tokens=max_tokens)

@@ -1,0 +1,162 @@
+"""Scenarios against a mock engine (httpx.MockTransport): summaries, stored samples, flags, prompts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from load_fakes import FakeClock, llm_transport
+
+from lanekit.load.prompts import single_prompt
+from lanekit.load.scenarios import run_depth, run_prefix, run_single, run_sustained, run_sweep
+from lanekit.report.store import Store
+
+URL = "http://fake/v1"
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "r.sqlite") as s:
+        yield s
+
+
+def test_single_reports_median_decode_ttft_server_rate_and_prompt_hash(store):
+    seen: list = []
+    clock = FakeClock()
+    res = run_single(URL, "m", samples=3, max_tokens=16, warmup=2, store=store, lane="lane-a",
+                     transport=llm_transport(decode_tok_s=50.0, clock=clock, seen=seen), clock=clock)
+    s = res.summary
+    assert len(seen) == 5                                   # 2 warm-ups + 3 samples
+    assert s["samples"] == 3 and len(res.samples) == 3 and s["errors"] == 0
+    assert s["decode_tok_s"] == pytest.approx(50.0, rel=0.01)  # E2E includes the 1 ms usage-chunk tail
+    assert s["server_decode_tok_s"] == 50.0 and s["server_agreement_pct"] == pytest.approx(0.0, abs=1.0)
+    assert s["ttfr_ms"] == pytest.approx(20.0) and s["ttft_ms"] == pytest.approx(40.0)  # role chunk, then a token
+    assert s["prompt_sha256"] == single_prompt()[2] and s["max_tokens"] == 16
+    assert seen[-1]["messages"] == single_prompt()[0]
+    # stored as measured, run opened and closed by the scenario
+    stored = store.samples(res.run_id)
+    assert len(stored) == 3 and stored[0]["lane"] == "lane-a" and stored[0]["data"]["kind"] == "request"
+    assert store.get_run(res.run_id)["status"] == "done"
+    assert store.summaries(res.run_id)[0]["summary"]["decode_tok_s"] == s["decode_tok_s"]
+
+
+def test_stable_json_object_carries_identity_and_the_single_keys():
+    res = run_single(URL, "m", samples=2, max_tokens=8, transport=llm_transport())
+    obj = res.to_json_object()
+    for key in ("schema_version", "scenario", "run_id", "lane", "base_url", "model", "decode_tok_s", "ttft_ms",
+                "samples", "server_decode_tok_s"):
+        assert key in obj
+    assert obj["scenario"] == "single" and obj["samples"] == 2 and json.dumps(obj)
+
+
+def test_short_outputs_are_counted_and_never_averaged_in():
+    res = run_single(URL, "m", samples=4, max_tokens=64, warmup=0, transport=llm_transport(short_every=2))
+    s = res.summary
+    assert s["requests"] == 4 and s["samples"] == 2 and s["short_outputs"] == 2
+    assert s["osl"] == 64 and any("shorter" in w for w in s["warnings"])
+
+
+def test_failed_requests_are_data_counted_with_their_error():
+    res = run_single(URL, "m", samples=3, max_tokens=8, warmup=0, transport=llm_transport(fail_every=3))
+    assert res.summary["errors"] == 1 and "HTTP 500" in res.summary["first_error"]
+    assert res.summary["samples"] == 2 and len(res.samples) == 3
+
+
+def test_given_run_id_is_used_and_left_open_for_the_caller(store):
+    run_id = store.new_run("bakeoff", {})
+    res = run_single(URL, "m", samples=1, max_tokens=8, store=store, run_id=run_id, lane="x",
+                     transport=llm_transport())
+    assert res.run_id == run_id and store.get_run(run_id)["status"] == "running"
+
+
+def test_progress_is_reported_and_a_broken_callback_is_ignored():
+    calls: list = []
+    run_single(URL, "m", samples=2, max_tokens=8, transport=llm_transport(),
+               progress=lambda d, t, label: calls.append((d, t, label)))
+    assert calls[-1][:2] == (2, 2)
+
+    def broken(*a):
+        raise RuntimeError("ui bug")
+
+    assert run_single(URL, "m", samples=1, max_tokens=8, transport=llm_transport(), progress=broken).summary["samples"]
+
+
+def test_roofline_column_uses_the_given_ceiling():
+    clock = FakeClock()
+    res = run_single(URL, "m", samples=2, max_tokens=8, transport=llm_transport(decode_tok_s=50.0, clock=clock),
+                     clock=clock, ceiling_tok_s=40.0)
+    roof = res.summary["roofline"]
+    assert roof["pct_of_ceiling"] == pytest.approx(125.0, rel=0.01) and roof["warning"]
+    assert roof["warning"] in res.summary["warnings"]
+
+
+def test_sweep_reports_per_level_per_request_and_aggregate_rates(store):
+    res = run_sweep(URL, "m", concurrency=(1, 2, 4), max_tokens=8, store=store, transport=llm_transport())
+    s = res.summary
+    assert [lvl["concurrency"] for lvl in s["levels"]] == [1, 2, 4]
+    assert [lvl["requests"] for lvl in s["levels"]] == [4, 4, 8]   # default max(4, 2N)
+    for lvl in s["levels"]:
+        assert lvl["aggregate_tok_s"] > 0 and lvl["per_request_tok_s"] > 0 and lvl["ttft_ms_p99"] >= lvl["ttft_ms_p50"]
+        assert lvl["server"] is None
+    assert s["peak_concurrency"] in (1, 2, 4) and s["samples"] == 16
+    assert sorted({x["data"]["concurrency"] for x in store.samples(res.run_id)}) == [1, 2, 4]
+
+
+def test_sustained_with_fake_clock_gives_interval_series_and_drift():
+    clock = FakeClock()
+    # 100 tok/s, 20 tokens per request → ~0.21 s per request on the fake clock
+    res = run_sustained(URL, "m", duration_s=2.0, interval_s=0.5, max_tokens=20, warmup=0, telemetry=False,
+                        transport=llm_transport(decode_tok_s=100.0, clock=clock), clock=clock)
+    s = res.summary
+    assert s["requests"] >= 8 and len(s["intervals"]) == 4
+    assert all(x["tok_s"] == pytest.approx(100.0, rel=0.15) for x in s["intervals"])
+    assert abs(s["drift_pct"]) < 15
+    assert s["wall_tok_s"] == pytest.approx(s["in_flight_tok_s"], rel=0.01)  # flat out: no idle time
+    assert s["busy_fraction"] == pytest.approx(1.0, abs=0.01) and s["server"] is None and s["telemetry"] is None
+
+
+def test_prefix_compares_warm_turns_with_a_cold_control_at_the_same_length(store):
+    seen_systems: set[str] = set()
+
+    def cached(body):
+        system = body["messages"][0]["content"]
+        hit = system in seen_systems
+        seen_systems.add(system)
+        return 300 if hit else 0
+
+    def delay(body):  # a cache miss costs prefill time
+        return 0.0 if body["messages"][0]["content"] in seen_systems else 0.03
+
+    res = run_prefix(URL, "m", turns=4, max_tokens=4, store=store,
+                     transport=llm_transport(cached=cached, prefill_delay_s=delay,
+                                             prompt_tokens=lambda b: len(json.dumps(b["messages"])) // 4))
+    s = res.summary
+    assert s["requests"] == 8 and s["errors"] == 0
+    assert s["cached_tokens_per_turn"][0] == 0 and all(c == 300 for c in s["cached_tokens_per_turn"][1:])
+    assert s["prefix_speedup_x"] > 2 and s["ttft_ms_cold"] > s["ttft_ms_warm"]
+    assert s["isl_per_turn"] == sorted(s["isl_per_turn"])          # the conversation grows
+    phases = [x["data"]["phase"] for x in store.samples(res.run_id)]
+    assert phases == ["warm"] * 4 + ["cold"] * 4
+
+
+def test_prefix_can_send_tools_through_the_api():
+    seen: list = []
+    run_prefix(URL, "m", turns=2, max_tokens=2, tools_in="api", cold_control=False, transport=llm_transport(seen=seen))
+    assert len(seen) == 2 and seen[0]["tools"][0]["type"] == "function"
+    assert "Tools (call them" not in seen[0]["messages"][0]["content"]
+
+
+def test_depth_calibrates_prompt_length_and_skips_depths_beyond_the_context():
+    def prompt_tokens(body):
+        return int(len(body["messages"][0]["content"].split()) * 1.25) + 12
+
+    res = run_depth(URL, "m", depths=(512, 1024, 4096), max_tokens=8,
+                    transport=llm_transport(prompt_tokens=prompt_tokens, props={"default_generation_settings":
+                                                                                {"n_ctx": 2048}}))
+    s = res.summary
+    assert s["ctx"] == 2048 and s["skipped_depths"] == [4096]
+    assert s["calibration"]["tokens_per_word"] == pytest.approx(1.25, rel=0.02)
+    for row in s["depths"]:
+        assert row["isl"] == pytest.approx(row["depth"], rel=0.03)
+        assert row["prefill_tok_s"] > 0 and row["decode_tok_s"] > 0 and row["server_prefill_tok_s"] == 500.0
+    assert any("skipped" in w for w in s["warnings"])
