@@ -131,7 +131,10 @@ def resolve_shape(model_ref: str) -> ModelShape | None:
     """The catalog's shape for a model (file, HF folder, catalog id), None when unknown."""
     try:
         from lanekit.catalog import resolve_model
+        from lanekit.lanes.embedded import EMBEDDED, resolve_model_file
 
+        if model_ref in EMBEDDED:
+            model_ref = str(resolve_model_file(model_ref))
         return resolve_model(model_ref)
     except (ImportError, ModelError, ValueError, OSError):
         return None
