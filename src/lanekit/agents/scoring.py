@@ -5,7 +5,7 @@ default; runs are matched to tasks by `task_id`, else by their prompt). Definiti
 
 - attempt: a structured tool call, a call written into the text, a response cut off by the
   token limit (one per partial call, at least one), and — for a task that needs a tool — the
-  call the agent owed but never made (no_call / no_output). Classes: `lanekit.agents.taxonomy`.
+  call the agent owed but never made (no_call / no_output; a cut-off text reply is no call). Classes: `lanekit.agents.taxonomy`.
 - format_error_rate = failed attempts / attempts (NaN with no attempts). A lane that never
   calls a tool therefore scores 1.0, not a flattering 0.0. A run whose time ran out before the
   first reply is unmeasured: no attempt, no error class, outcome timeout.
@@ -113,7 +113,7 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
     """Classify every attempt in `run` and judge it; `task` (if known) grades the answer."""
     names = set(run.tool_schemas) if run.tool_schemas is not None else None
     errors: list[CallError] = []
-    attempts = tool_calls = failed = 0
+    attempts = tool_calls = failed = content_calls = 0
     used: set[str] = set()
     for turn in run.turns:
         if turn.finish_reason == "length":
@@ -132,7 +132,7 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
             errors.append(CallError(cls=problem.cls, turn=turn.index, call=i, tool=name, detail=problem.detail))
         if not turn.tool_calls:
             for detail in calls_in_content(turn.content, names):
-                attempts, failed = attempts + 1, failed + 1
+                attempts, failed, content_calls = attempts + 1, failed + 1, content_calls + 1
                 errors.append(CallError(cls=_IN_CONTENT, turn=turn.index, detail=detail))
     requires_tool = task.requires_tool if task is not None else None
     produced = any((t.content or "").strip() or t.tool_calls for t in run.turns)
@@ -141,7 +141,7 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
         pass  # the budget ran out before the first reply: unmeasured, counted as a timeout only
     elif not produced:
         run_problem = Problem(NO_OUTPUT, run.error or "no assistant text and no tool call")
-    elif requires_tool and attempts == 0:
+    elif requires_tool and tool_calls == 0 and not content_calls:
         run_problem = Problem(NO_CALL, "the task needs a tool and the agent answered without calling one")
     if run_problem is not None:
         errors.append(CallError(cls=run_problem.cls, detail=run_problem.detail))

@@ -110,6 +110,8 @@ def test_truncated_reply_counts_once_per_partial_call_or_once_for_text():
     cut_calls = score_run(run([turn(0, calls=[call(arguments='{"pa'), call(call_id="c2")], finish="length")],
                               stop="length", final=None), TASK)
     assert classes(cut_calls) == ["truncated", "truncated"] and cut_calls.attempts == 2
+    rambling = score_run(run([turn(0, "Sure! Files are great because", finish="length")], stop="length"), TASK)
+    assert classes(rambling) == ["truncated", "no_call"]  # a cut-off text reply is still no call
 
 
 def test_no_call_where_one_was_required_counts_as_a_failed_attempt():
@@ -135,7 +137,7 @@ def test_every_taxonomy_class_is_exercised_and_counted_in_the_summary():
         run([turn(0, calls=[call(arguments={})]), turn(1, "x")], run_id="c"),
         run([turn(0, content='{"name": "read_file", "arguments": {}}')], run_id="d"),
         run([turn(0, calls=[call(name="")]), turn(1, "x")], run_id="e"),
-        run([turn(0, content="cut", finish="length")], stop="length", run_id="f"),
+        run([turn(0, calls=[call(arguments='{"pa')], finish="length")], stop="length", final=None, run_id="f"),
         run([turn(0, content="no tools needed")], run_id="g"),
         run([], stop="empty", final=None, run_id="h"),
     ]

@@ -1,0 +1,73 @@
+"""Real Hermes Agent (hermes-agent 0.19.0) through the battery against the Qwen lane.
+
+Hermes refuses any window below 64K (model and compression model), so the lane SERVES 65,536
+tokens per request (`ctx=65536`, about 1.8 GB of KV for this model) rather than claiming 64K in
+the Hermes config over a smaller window: a claimed window the lane does not serve would let
+Hermes grow a conversation past what the server accepts instead of compressing it. One Hermes
+turn takes about a minute on 2 cores, so this runs for a long time; `LANEKIT_HERMES_TASKS`
+(comma-separated task ids) limits it to some tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lanekit.agents import load_battery, score_runs
+from lanekit.agents.hermes import MIN_CONTEXT, ensure_hermes, probe_served_ctx, run_battery_hermes
+from lanekit.errors import HarnessError
+from lanekit.lanes import serve_lane
+from lanekit.lanes.spec import parse_lane
+
+pytestmark = [pytest.mark.hermes, pytest.mark.slow, pytest.mark.timeout(14400)]
+
+
+@pytest.fixture(scope="module")
+def hermes_exe():
+    # the test session uses a private LANEKIT_HOME; reuse the venv lanekit manages for the user
+    os.environ.setdefault("LANEKIT_HERMES_VENV", str(Path.home() / ".cache" / "lanekit" / "hermes-venv"))
+    try:
+        return ensure_hermes(install=True)
+    except HarnessError as exc:
+        pytest.fail(f"hermes-agent could not be installed: {exc}")
+
+
+def _battery():
+    battery = load_battery()
+    wanted = [t for t in os.environ.get("LANEKIT_HERMES_TASKS", "").split(",") if t]
+    if wanted:
+        battery = battery.model_copy(update={"tasks": [battery.task(t) for t in wanted]})
+    return battery
+
+
+def test_hermes_refuses_the_8k_lane_before_running(hermes_exe, llama_server, qwen_path, tmp_path):
+    spec = parse_lane({"name": "it-hermes-8k", "engine": "llamacpp", "model": "qwen2.5-coder-1.5b", "ctx": 8192,
+                       "threads": 2})
+    with serve_lane(spec) as lane:
+        served = probe_served_ctx(lane.base_url)
+        assert served == 8192
+        with pytest.raises(HarnessError, match="Hermes will refuse this lane"):
+            run_battery_hermes(lane.base_url, lane.model_id, load_battery(), served_ctx=served,
+                               hermes=hermes_exe, run_dir=tmp_path / "r")
+
+
+def test_hermes_battery_on_the_qwen_lane_is_parsed_and_scored(hermes_exe, llama_server, qwen_path, tmp_path):
+    battery = _battery()
+    spec = parse_lane({"name": "it-hermes-qwen", "engine": "llamacpp", "model": "qwen2.5-coder-1.5b",
+                       "ctx": 65536, "parallel": 1, "threads": 2, "max_output_tokens": 512,
+                       "chat_template_file": "qwen2.5-coder-tools"})
+    with serve_lane(spec) as lane:
+        served = probe_served_ctx(lane.base_url)
+        assert served is not None and served >= MIN_CONTEXT
+        runs = run_battery_hermes(lane.base_url, lane.model_id, battery, served_ctx=served, hermes=hermes_exe,
+                                  run_dir=tmp_path / "hermes", task_timeout_s=1800)
+    assert (tmp_path / "hermes" / "sessions.jsonl").is_file()
+    assert len(runs) == len(battery.tasks)
+    assert all(r.source == "hermes" and r.harness_version == "hermes-agent 0.19.0" for r in runs)
+    with_session = [r for r in runs if r.turns]
+    assert with_session, [r.error for r in runs]
+    s = score_runs(runs, battery).summary
+    assert s["n_runs"] == len(battery.tasks)
+    assert s["tool_calls"] >= 1
