@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_lane import fake_lane  # noqa: E402
+from fake_lane import fake_lane
 
-from lanekit.doctor import CHECK_NAMES, run_doctor  # noqa: E402
+from lanekit.doctor import CHECK_NAMES, run_doctor
 
 URL = "http://lane.test:8000/v1"
 

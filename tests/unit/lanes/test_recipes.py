@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -74,7 +75,7 @@ def test_qwen25_coder_on_llamacpp_ships_the_template_fix():
     rec = resolve_recipe("qwen2.5-coder-1.5b", "llamacpp", "cpu", ctx=8192, harness=None)
     path = flag(rec.argv, "--chat-template-file")
     assert path.endswith("templates/qwen2.5-coder-tools.jinja")
-    text = open(path).read()
+    text = Path(path).read_text()
     assert "```json" in text and "<tool_call>" not in text  # the fence is the delimiter, twice
     assert flag(rec.argv, "-c") == "8192" and flag(rec.argv, "-ngl") == "0"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -102,7 +104,7 @@ def test_trtllm_writes_kv_options_file_and_flags(exe, tmp_path, monkeypatch):
     for flag, value in (("--backend", "pytorch"), ("--max_batch_size", "2"), ("--max_seq_len", "65536"),
                         ("--kv_cache_free_gpu_memory_fraction", "0.5"), ("--reasoning_parser", "deepseek-r1")):
         assert argv[argv.index(flag) + 1] == value
-    options = yaml.safe_load(open(argv[argv.index("--extra_llm_api_options") + 1]))
+    options = yaml.safe_load(Path(argv[argv.index("--extra_llm_api_options") + 1]).read_text())
     assert options["kv_cache_config"] == {"dtype": "fp8", "enable_block_reuse": True, "free_gpu_memory_fraction": 0.5}
     assert eng.metrics_url(spec, 8000).endswith("/prometheus/metrics")
 
