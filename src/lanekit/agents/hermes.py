@@ -220,13 +220,20 @@ def _attach(run: AgentRun | None, att: _Attempt, battery: Battery, base_url: str
     if att.code is None:
         run.stop_reason = "timeout"
     run.notes.append(f"hermes exit code: {att.code if att.code is not None else 'killed at timeout'}")
-    if att.usage_path.is_file():
-        try:
-            usage = json.loads(att.usage_path.read_text())
-            run.notes.append(f"usage: {json.dumps(usage, sort_keys=True)[:300]}")
-        except ValueError:
-            pass
+    usage = _usage(att.usage_path)
+    if usage:
+        keep = ("session_id", "completed", "failed", "api_calls", "input_tokens", "output_tokens")
+        run.notes.append(f"usage: {json.dumps({k: usage.get(k) for k in keep})}")
     return run
+
+
+def _usage(path: Path) -> dict[str, Any]:
+    """The `--usage-file` JSON Hermes writes (session_id, completed, failed, tokens); {} if absent."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def run_battery_hermes(base_url: str, model: str, battery: Battery, *, served_ctx: int | None,
@@ -271,9 +278,12 @@ def run_battery_hermes(base_url: str, model: str, battery: Battery, *, served_ct
     sessions, _ = parse_sessions_export(sessions_path) if sessions_path.is_file() else ([], [])
     runs = []
     for att in attempts:
-        # a session belongs to the invocation that was running when it started, on the same prompt
-        match = next((s for s in sessions if s.started_at is not None and att.t0 - 1 <= s.started_at <= att.t1 + 1
-                      and battery.match_prompt(s.prompt) is att.task), None)
+        # the usage file names the session; otherwise a session belongs to the invocation that
+        # was running when it started, on the same prompt
+        sid = _usage(att.usage_path).get("session_id")
+        match = next((s for s in sessions if sid and s.id == sid), None) or next(
+            (s for s in sessions if s.started_at is not None and att.t0 - 1 <= s.started_at <= att.t1 + 1
+             and battery.match_prompt(s.prompt) is att.task), None)
         if match is not None:
             sessions.remove(match)
         runs.append(_attach(match, att, battery, base_url))

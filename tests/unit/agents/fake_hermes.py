@@ -59,8 +59,9 @@ elif "out/greeting.txt" in prompt:
              {"role": "assistant", "content": "It contains hello from lanekit", "finish_reason": "stop"}]
 else:
     msgs += [{"role": "assistant", "content": "I don't know.", "finish_reason": "stop"}]
+sid = f"s{time.time_ns()}"
 with store.open("a") as fh:
-    fh.write(json.dumps({"id": f"s{time.time_ns()}", "source": "oneshot", "model": "m", "started_at": started,
+    fh.write(json.dumps({"id": sid, "source": "cli", "model": "m", "started_at": started,
                          "ended_at": time.time(), "api_call_count": 2, "messages": msgs}) + "\n")
-usage.write_text(json.dumps({"input_tokens": 10, "output_tokens": 5, "estimated_cost_usd": 0}))
+usage.write_text(json.dumps({"input_tokens": 10, "output_tokens": 5, "session_id": sid, "completed": True}))
 print(msgs[-1]["content"])

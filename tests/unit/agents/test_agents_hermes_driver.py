@@ -110,6 +110,7 @@ def test_repeats_are_matched_to_their_own_sessions(tmp_path, fake_hermes):
                               hermes=fake_hermes, run_dir=tmp_path / "r")
     assert [r.repeat for r in runs] == [0, 1]
     assert runs[0].id != runs[1].id and all(r.stop_reason == "answered" for r in runs)
+    assert all(f'"session_id": "{r.id}"' in r.notes[-1] for r in runs)  # matched through the usage file
 
 
 def test_hermes_failing_without_a_session_is_an_error_run_with_its_stderr(tmp_path, fake_hermes):
