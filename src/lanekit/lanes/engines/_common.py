@@ -119,7 +119,7 @@ def find_executable(name: str, explicit: str | None, hint: str) -> str:
         return shutil.which(name) or name
     if explicit:
         if Path(explicit).is_file() and os.access(explicit, os.X_OK):
-            return str(Path(explicit).resolve())
+            return str(Path(explicit).absolute())  # not resolve(): a venv python is a symlink
         raise EngineNotFound(f"{explicit} does not exist or is not executable", fix=hint)
     found = shutil.which(name)
     if found:

