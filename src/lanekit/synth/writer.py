@@ -54,7 +54,9 @@ class SynthResult(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         """The `lanekit synth --json` object (`schema_version` 1) with a ready lane spec."""
-        lane = {"name": f"synth-{Path(self.path).stem}"[:60], "engine": "llamacpp", "model": self.path,
+        stem = Path(self.path).stem
+        name = (stem if stem.startswith("synth") else f"synth-{stem}")[:60]
+        lane = {"name": name, "engine": "llamacpp", "model": self.path,
                 "synthetic": True}
         return {"schema_version": SCHEMA_VERSION, **self.model_dump(), "lane": lane}
 
