@@ -68,8 +68,10 @@ LAYOUTS: dict[GGMLQuantizationType, BlockLayout] = {
     T.Q8_0: BlockLayout(T.Q8_0, d_offsets=(0,), unit_std=_U8),
     T.IQ4_NL: BlockLayout(T.IQ4_NL, d_offsets=(0,), unit_std=_rms(_IQ4NL)),
     # K-quants: value = d * sc * q - dmin * m with 6-bit sc, m from the random scale bytes.
-    T.Q4_K: BlockLayout(T.Q4_K, d_offsets=(0,), min_offsets=(2,), min_ratio=7.5, unit_std=_SC6_RMS * _U4),
-    T.Q5_K: BlockLayout(T.Q5_K, d_offsets=(0,), min_offsets=(2,), min_ratio=15.5, unit_std=_SC6_RMS * _U5),
+    T.Q4_K: BlockLayout(T.Q4_K, d_offsets=(0,), min_offsets=(2,), min_ratio=7.5,
+                        unit_std=math.hypot(_SC6_RMS * _U4, 7.5 * _U6)),
+    T.Q5_K: BlockLayout(T.Q5_K, d_offsets=(0,), min_offsets=(2,), min_ratio=15.5,
+                        unit_std=math.hypot(_SC6_RMS * _U5, 15.5 * _U6)),
     T.Q6_K: BlockLayout(T.Q6_K, d_offsets=(208,), unit_std=_U8 * _U6),
     # MXFP4: e8m0 exponent byte; value = kvalue * 2^(e - 128) (ggml's "half" e8m0 convention).
     T.MXFP4: BlockLayout(T.MXFP4, e8m0_offset=0, unit_std=_rms(_MXFP4)),
@@ -131,7 +133,8 @@ class BlockSource:
             blocks[:, lay.e8m0_offset] = np.clip(e + np.round(np.log2(jitter)), 1, 254).astype(np.uint8)
             return blocks.reshape(-1)
         d = (std / lay.unit_std) * jitter
-        d = np.maximum(d, 6.2e-5)  # stay above fp16's smallest normal number
+        # Small tensors' scales are fp16 subnormals, as in real Q6_K files; never zero.
+        d = np.maximum(d, 1e-6)
         d16 = d.astype(np.float16)
         for off in lay.d_offsets:
             blocks[:, off:off + 2] = d16.view(np.uint8).reshape(-1, 2)
@@ -171,9 +174,9 @@ def _float_pool(qtype: GGMLQuantizationType, raw: bytes | np.ndarray, std: float
         return vals.astype(np.float32).view(np.uint8)
     words = raw[: len(raw) // 2 * 2].view(np.uint16)
     if qtype == T.F16:  # 1 sign, 5 exponent (bias 15), 10 mantissa bits
-        exp = int(np.clip(15 + math.floor(math.log2(std / 1.5)), 1, 30))
+        exp = int(np.clip(15 + round(math.log2(std / 1.53)), 1, 30))
         bits = (words & np.uint16(0x83FF)) | np.uint16(exp << 10)
     else:  # BF16: 1 sign, 8 exponent (bias 127), 7 mantissa bits
-        exp = int(np.clip(127 + math.floor(math.log2(std / 1.5)), 1, 254))
+        exp = int(np.clip(127 + round(math.log2(std / 1.53)), 1, 254))
         bits = (words & np.uint16(0x807F)) | np.uint16(exp << 7)
     return bits.astype(np.uint16).view(np.uint8)
