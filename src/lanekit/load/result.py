@@ -26,7 +26,39 @@ T = TypeVar("T")
 
 
 class ScenarioResult(BaseModel):
-    """One scenario on one endpoint: its parameters, summary, and every request sample."""
+    """One scenario on one endpoint: its parameters, summary, and every request sample.
+
+    Stable JSON (`ScenarioResult.to_json_object()`, printed by `lanekit bench --json`; schema_version 1).
+    Every object: schema_version, scenario, run_id, lane, base_url, model, started_at, duration_s,
+    warnings (list of strings), then per scenario (times in ms, rates in tok/s, null when unknown):
+
+        single     decode_tok_s (median per-request 1/ITL), decode_tok_s_p10, decode_tok_s_p90, ttft_ms
+                   (median), ttft_ms_p90/p99, ttfr_ms, ttfo_ms, itl_ms, e2e_ms, prefill_tok_s, osl, isl,
+                   samples (valid requests), requests, errors, first_error, short_outputs,
+                   usage_mismatches, server_decode_tok_s (engine's own timing, median), server_agreement_pct,
+                   max_tokens, warmup, prompt_version, prompt_sha256, roofline {ceiling_tok_s,
+                   pct_of_ceiling, warning}
+        sustained  the request statistics of single (decode_tok_s … server_decode_tok_s), interval_s, concurrency, gap_s, intervals [{t_s, tok_s}],
+                   interval_tok_s, drift_pct (last vs first full window), wall_tok_s (idle included),
+                   in_flight_tok_s (idle excluded), busy_fraction, server {engine, scrapes,
+                   scrape_errors, generated_tokens, wall_s, busy_s, server_wall_tok_s,
+                   server_in_flight_tok_s, server_slot_decode_tok_s, prefix_hit_rate,
+                   spec_acceptance, max_running, ...} | null, telemetry {mem_available_min_bytes, gpu
+                   {temp_max_c, sm_clock_min_mhz, sm_clock_max_mhz, sm_clock_drop_pct, power_mean_w,
+                   mem_used_max_bytes} | null, ...} | null
+        sweep      levels [{concurrency, requests, samples, errors, short_outputs, per_request_tok_s,
+                   per_request_tok_s_p10, aggregate_tok_s, ttft_ms_p50, ttft_ms_p99, itl_ms_p50,
+                   e2e_ms_p50, pct_of_ceiling, server}], peak_aggregate_tok_s, peak_concurrency,
+                   scaling_x (last level / first), requests, samples, errors, short_outputs, roofline
+        prefix     turns, ttft_ms_first_turn, ttft_ms_warm, ttft_ms_cold, prefix_speedup_x (cold/warm,
+                   turns ≥ 2), isl_per_turn, ttft_ms_per_turn_warm/_cold, cached_tokens_per_turn,
+                   cached_fraction, decode_tok_s, server_warm, server_cold (prefix_hit_rate there)
+        depth      depths [{depth, isl, ttft_ms, prefill_tok_s, decode_tok_s, itl_ms,
+                   server_prefill_tok_s, server_decode_tok_s, samples, errors}], skipped_depths, ctx,
+                   calibration {tokens_per_word, overhead_tokens}
+
+    Keys are only ever added within a schema_version. Stored samples keep integer nanoseconds.
+    """
 
     schema_version: int = SCHEMA_VERSION
     scenario: str

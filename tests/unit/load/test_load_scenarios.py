@@ -160,3 +160,47 @@ def test_depth_calibrates_prompt_length_and_skips_depths_beyond_the_context():
         assert row["isl"] == pytest.approx(row["depth"], rel=0.03)
         assert row["prefill_tok_s"] > 0 and row["decode_tok_s"] > 0 and row["server_prefill_tok_s"] == 500.0
     assert any("skipped" in w for w in s["warnings"])
+
+
+IDENTITY = {"schema_version", "scenario", "run_id", "lane", "base_url", "model", "started_at", "duration_s", "warnings"}
+PINNED = {
+    "single": {"decode_tok_s", "decode_tok_s_p10", "decode_tok_s_p90", "ttft_ms", "ttft_ms_p90", "ttft_ms_p99",
+               "ttfr_ms", "ttfo_ms", "itl_ms", "e2e_ms", "prefill_tok_s", "osl", "isl", "samples", "requests",
+               "errors", "first_error", "short_outputs", "usage_mismatches", "server_decode_tok_s",
+               "server_agreement_pct", "max_tokens", "warmup", "prompt_version", "prompt_sha256", "roofline"},
+    "sustained": {"decode_tok_s", "ttft_ms", "samples", "server_decode_tok_s", "interval_s", "concurrency", "gap_s",
+                  "intervals", "interval_tok_s", "drift_pct", "wall_tok_s", "in_flight_tok_s", "busy_fraction",
+                  "server", "telemetry", "roofline"},
+    "sweep": {"levels", "peak_aggregate_tok_s", "peak_concurrency", "scaling_x", "requests", "samples", "errors",
+              "short_outputs", "roofline"},
+    "prefix": {"turns", "ttft_ms_first_turn", "ttft_ms_warm", "ttft_ms_cold", "prefix_speedup_x", "isl_per_turn",
+               "ttft_ms_per_turn_warm", "ttft_ms_per_turn_cold", "cached_tokens_per_turn", "cached_fraction",
+               "decode_tok_s", "server_warm", "server_cold"},
+    "depth": {"depths", "skipped_depths", "ctx", "calibration"},
+}
+LEVEL_KEYS = {"concurrency", "requests", "samples", "errors", "short_outputs", "per_request_tok_s",
+              "per_request_tok_s_p10", "aggregate_tok_s", "ttft_ms_p50", "ttft_ms_p99", "itl_ms_p50", "e2e_ms_p50",
+              "pct_of_ceiling", "server"}
+DEPTH_KEYS = {"depth", "isl", "ttft_ms", "prefill_tok_s", "decode_tok_s", "itl_ms", "server_prefill_tok_s",
+              "server_decode_tok_s", "samples", "errors"}
+
+
+def test_stable_json_keys_are_pinned_for_every_scenario():
+    """The documented `lanekit bench --json` contract (ScenarioResult docstring): keys may be added, never lost."""
+    clock = FakeClock()
+    t = llm_transport(clock=clock)
+    objs = {
+        "single": run_single(URL, "m", samples=1, max_tokens=4, transport=t, clock=clock),
+        "sustained": run_sustained(URL, "m", duration_s=0.5, interval_s=0.25, max_tokens=4, transport=t, clock=clock),
+        "sweep": run_sweep(URL, "m", concurrency=(1, 2), requests_per_level=2, max_tokens=4, transport=t),
+        "prefix": run_prefix(URL, "m", turns=2, max_tokens=2, transport=t),
+        "depth": run_depth(URL, "m", depths=(128,), max_tokens=4, transport=t),
+    }
+    for name, res in objs.items():
+        obj = res.to_json_object()
+        missing = (IDENTITY | PINNED[name]) - set(obj)
+        assert not missing, (name, missing)
+        assert obj["scenario"] == name and json.dumps(obj)
+    assert LEVEL_KEYS <= set(objs["sweep"].summary["levels"][0])
+    assert DEPTH_KEYS <= set(objs["depth"].summary["depths"][0])
+    assert {"t_s", "tok_s"} <= set(objs["sustained"].summary["intervals"][0])
