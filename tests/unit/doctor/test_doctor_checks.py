@@ -143,3 +143,21 @@ def test_nim_metrics_url_is_v1_metrics():
 
     assert default_metrics_url("http://h:8000", "nim") == "http://h:8000/v1/metrics"
     assert default_metrics_url("http://h:8000", "vllm") == "http://h:8000/metrics"
+
+
+def test_ollama_is_detected_and_its_context_fix_is_the_env_var():
+    base, _ = fake_lane(owned_by="library", max_model_len=None, metrics=None)
+
+    def handler(request):
+        if request.url.path == "/api/version":
+            return httpx.Response(200, json={"version": "0.12.0"})
+        if request.url.path == "/api/ps":
+            return httpx.Response(200, json={"models": [{"name": "m:latest", "context_length": 4096}]})
+        return base.handle_request(request)
+
+    report = run_doctor(URL, harness="hermes", transport=httpx.MockTransport(handler))
+    assert report.engine == "ollama"
+    ctx = report.check("context")
+    assert ctx.status == "fail" and "/api/ps" in ctx.detail
+    assert ctx.fix.startswith("OLLAMA_CONTEXT_LENGTH=65536")
+    assert "no Prometheus endpoint" in report.check("metrics").fix
