@@ -26,6 +26,8 @@ def _num(value: Any) -> float | None:
 def eligibility(lane: dict[str, Any], cfg: RankingCfg) -> tuple[bool, list[str]]:
     """(eligible, reasons it is not) for one lane result dict."""
     reasons: list[str] = []
+    if lane.get("failed_step") and lane.get("failed_step") in ("fit", "guard", "up"):
+        return False, [f"failed at {lane['failed_step']}: {lane.get('failed_reason', '')}".strip()]
     if lane.get("failed_step"):
         reasons.append(f"failed at {lane['failed_step']}: {lane.get('failed_reason', '')}".strip())
     if lane.get("synthetic"):

@@ -34,7 +34,7 @@ def lane_table(lanes: list[dict[str, Any]]) -> str:
             x["name"] + (" (synthetic)" if x.get("synthetic") else ""), x.get("engine", ""), str(x.get("model", "")),
             x.get("quant") or "–", _f((x.get("weights_bytes") or 0) / GB if x.get("weights_bytes") else None, "{:.2f}"),
             _f(x.get("decode_tok_s")), _f(x.get("ttft_ms"), "{:.0f}"),
-            _f(x.get("sustained_drift_pct"), "{:+.1f}%"), _f(x.get("pct_of_ceiling"), "{:.0f}%"),
+            _f(x.get("sustained_drift_pct"), "{:+.1f}%"), _f(x.get("pct_of_ceiling"), "{:.1f}%" if (x.get("pct_of_ceiling") or 100) < 10 else "{:.0f}%"),
             "not measured" if x.get("synthetic") else _pct(x.get("format_error_rate")),
             "not measured" if x.get("synthetic") else _pct(x.get("clean_run_rate")),
             "not measured" if x.get("synthetic") else _pct(x.get("task_success_rate")), star]) + " |")
