@@ -10,6 +10,7 @@ doctor must fail the lane and name those flags.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -35,12 +36,20 @@ def smollm2_hf(vllm_python) -> Path:
     return gguf_to_hf(model_path("smollm2-135m"), model_cache_dir() / "smollm2-135m-hf", python=vllm_python)
 
 
+def _ephemeral_port() -> int:
+    """A free port outside 8080+: vLLM binds only after minutes of loading, and a port picked
+    from the common range can be taken by another server meanwhile (its /health then answers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _spec(smollm2_hf, vllm_python, name, **fields):
     from lanekit.lanes.recipes import apply_recipe
 
     return apply_recipe(str(smollm2_hf), "vllm", "cpu", harness=None, name=name, ctx=2048, parallel=1,
-                        served_name="smollm2-hf", python=str(vllm_python), warm_timeout_s=900, stop_grace_s=20,
-                        **fields)
+                        port=_ephemeral_port(), served_name="smollm2-hf", python=str(vllm_python),
+                        warm_timeout_s=1800, stop_grace_s=20, **fields)
 
 
 def test_vllm_cpu_lane_up_doctor_bench_down_with_missing_parser(smollm2_hf, vllm_python):
@@ -55,7 +64,8 @@ def test_vllm_cpu_lane_up_doctor_bench_down_with_missing_parser(smollm2_hf, vllm
     try:
         lane.up()
         ready_s = time.monotonic() - t0
-        report = run_doctor(lane.base_url, lane.model_id, engine="vllm", metrics_url=lane.metrics_url)
+        report = run_doctor(lane.base_url, lane.model_id, engine="vllm", metrics_url=lane.metrics_url,
+                            timeout_s=600)
         tools = report.check("tool_calls")
         assert tools.status == "fail" and "HTTP 400" in tools.detail, report.reason()
         assert "--enable-auto-tool-choice --tool-call-parser" in tools.fix
@@ -81,7 +91,7 @@ def test_parser_flags_clear_the_400(smollm2_hf, vllm_python):
     spec = _spec(smollm2_hf, vllm_python, "vllm-cpu-hermes", tool_call_parser="hermes")
     with serve_lane(spec) as lane:
         assert "--enable-auto-tool-choice" in lane.engine.argv(spec, lane.port)
-        report = run_doctor(lane.base_url, lane.model_id, engine="vllm", only=["tool_calls"])
+        report = run_doctor(lane.base_url, lane.model_id, engine="vllm", only=["tool_calls"], timeout_s=600)
     tools = report.check("tool_calls")
     # The 400 is gone; SmolLM2's template still has no tool support, which the doctor now names.
     assert "HTTP 400" not in tools.detail
