@@ -262,7 +262,7 @@ def run_sweep(base_url: str, model: str, *, concurrency: Sequence[int] = (1, 2, 
                         await asyncio.gather(*(stream_loop(w) for w in range(c)))
                         t1 = await asyncio.to_thread(scraper.mark)
                         all_records += level_records
-                        rows.append(_level_row(c, level_records, scraper, t0, t1, ceiling))
+                        rows.append(_level_row(c, level_records, t0, t1, ceiling))
                 finally:
                     await asyncio.to_thread(scraper.stop)
             # server figures per level need the scrape that closes the level, so fill them in now
@@ -285,8 +285,7 @@ def run_sweep(base_url: str, model: str, *, concurrency: Sequence[int] = (1, 2, 
     return run_coro(go)
 
 
-def _level_row(c: int, records: list[RequestRecord], scraper: Scraper, t0: int, t1: int,
-               ceiling: float | None) -> dict[str, Any]:
+def _level_row(c: int, records: list[RequestRecord], t0: int, t1: int, ceiling: float | None) -> dict[str, Any]:
     stats = request_stats(records)
     agg = aggregate_metrics(records)
     valid = [r for r in records if r.valid]

@@ -131,7 +131,7 @@ class TelemetrySampler:
 def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Min available memory, and per run: GPU max temperature, SM clock range, mean power.
 
-    `sm_clock_drop_pct` (first → last sample) hints at thermal or power throttling.
+    `sm_clock_drop_pct` (peak → last sample) hints at thermal or power throttling late in the run.
     """
     out: dict[str, Any] = {"samples": len(samples)}
     avail = [s["mem_available_bytes"] for s in samples if s.get("mem_available_bytes") is not None]
@@ -149,7 +149,7 @@ def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "temp_max_c": max(temps) if temps else None,
         "sm_clock_min_mhz": min(clocks) if clocks else None,
         "sm_clock_max_mhz": max(clocks) if clocks else None,
-        "sm_clock_drop_pct": (100.0 * (clocks[0] - clocks[-1]) / clocks[0]) if len(clocks) > 1 and clocks[0] else None,
+        "sm_clock_drop_pct": (100.0 * (max(clocks) - clocks[-1]) / max(clocks)) if len(clocks) > 1 and max(clocks) else None,
         "power_mean_w": mean(g["power_w"] for g in gpus) if any(g["power_w"] is not None for g in gpus) else None,
         "mem_used_max_bytes": max(mem_used) if mem_used else None,
     }
