@@ -7,6 +7,8 @@ padded vocabularies), so token_embd / output keep the catalog's exact shape.
 
 from __future__ import annotations
 
+import mmap
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,23 +28,81 @@ class KeyValue:
     sub_type: GGUFValueType | None = None
 
 
+_SCALAR = {  # GGUFValueType → struct format (little endian)
+    GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H", GGUFValueType.INT16: "<h",
+    GGUFValueType.UINT32: "<I", GGUFValueType.INT32: "<i", GGUFValueType.FLOAT32: "<f", GGUFValueType.BOOL: "<?",
+    GGUFValueType.UINT64: "<Q", GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d",
+}
+
+
+class _Cursor:
+    """Reads GGUF metadata values from a bytes buffer (the KV section only; tensors are never touched)."""
+
+    def __init__(self, data: bytes | mmap.mmap) -> None:
+        self.data, self.pos = data, 0
+
+    def scalar(self, vtype: GGUFValueType) -> Any:
+        fmt = _SCALAR[vtype]
+        (value,) = struct.unpack_from(fmt, self.data, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def string(self) -> str:
+        (n,) = struct.unpack_from("<Q", self.data, self.pos)
+        self.pos += 8 + n
+        return self.data[self.pos - n:self.pos].decode("utf-8", errors="surrogateescape")
+
+    def value(self, vtype: GGUFValueType) -> tuple[Any, GGUFValueType | None]:
+        if vtype == GGUFValueType.STRING:
+            return self.string(), None
+        if vtype != GGUFValueType.ARRAY:
+            return self.scalar(vtype), None
+        sub = GGUFValueType(self.scalar(GGUFValueType.UINT32))
+        count = self.scalar(GGUFValueType.UINT64)
+        if sub == GGUFValueType.STRING:
+            return [self.string() for _ in range(count)], sub
+        if sub == GGUFValueType.ARRAY:
+            return [self.value(GGUFValueType.ARRAY)[0] for _ in range(count)], sub
+        fmt = _SCALAR[sub]
+        size = struct.calcsize(fmt)
+        items = list(struct.unpack_from(f"<{count}{fmt[1]}", self.data, self.pos))
+        self.pos += size * count
+        return items, sub
+
+
+def read_metadata(path: str | Path, prefix: str = "") -> list[KeyValue]:
+    """The GGUF key-value entries whose key starts with `prefix`, in file order, typed.
+
+    Parses the metadata section directly through mmap (a 49k-token vocabulary in a fraction of
+    a second; `gguf.GGUFReader` takes many seconds on the same file). Raises OSError / ValueError
+    / struct.error for files that are not GGUF.
+    """
+    path = Path(path).expanduser()
+    with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if len(data) < 24 or data[:4] != b"GGUF":
+            raise ValueError("no GGUF magic")
+        version, _n_tensors, n_kv = struct.unpack_from("<IQQ", data, 4)
+        if version < 2:
+            raise ValueError(f"GGUF version {version} is too old")
+        cur = _Cursor(data)
+        cur.pos = 24
+        out = []
+        for _ in range(n_kv):
+            key = cur.string()
+            vtype = GGUFValueType(cur.scalar(GGUFValueType.UINT32))
+            value, sub = cur.value(vtype)
+            if key.startswith(prefix):
+                out.append(KeyValue(key, value, vtype, sub))
+    return out
+
+
 def read_tokenizer(path: str | Path) -> list[KeyValue]:
     """All `tokenizer.*` entries of the donor, in file order; ModelError when there are none."""
-    import gguf
-
-    path = Path(path).expanduser()
     try:
-        reader = gguf.GGUFReader(str(path), "r")
-    except (OSError, ValueError) as exc:
+        out = read_metadata(path, "tokenizer.")
+    except (OSError, ValueError, struct.error) as exc:
         raise ModelError(f"donor {path} is not a readable GGUF ({exc})",
                          fix="pass --donor with a GGUF that has tokenizer metadata") from exc
-    out = []
-    for key, field in reader.fields.items():
-        if not key.startswith("tokenizer."):
-            continue
-        vtype = field.types[0]
-        sub = field.types[1] if vtype == GGUFValueType.ARRAY and len(field.types) > 1 else None
-        out.append(KeyValue(key, field.contents(), vtype, sub))
     if not any(kv.key == "tokenizer.ggml.tokens" for kv in out):
         raise ModelError(f"donor {path} has no tokenizer.ggml.tokens",
                          fix="pass --donor with a GGUF converted with its tokenizer")

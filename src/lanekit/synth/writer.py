@@ -140,10 +140,11 @@ def write_gguf(plan: ModelPlan, out: str | Path, tokenizer: list[KeyValue], *, s
 
 def is_synthetic(path: str | Path) -> bool:
     """True when a GGUF carries `lanekit.synthetic = true` (random weights: speed only)."""
-    import gguf
+    import struct
+
+    from lanekit.synth.donor import read_metadata
 
     try:
-        field = gguf.GGUFReader(str(path), "r").fields.get(SYNTHETIC_KEY)
-        return bool(field is not None and field.contents())
-    except (OSError, ValueError):
+        return any(kv.key == SYNTHETIC_KEY and bool(kv.value) for kv in read_metadata(path, "lanekit."))
+    except (OSError, ValueError, struct.error):
         return False
