@@ -17,12 +17,12 @@ import httpx
 import pytest
 
 from lanekit.lanes import LaneSpec, serve_lane
-from lanekit.load.scenarios import run_single, run_sustained, run_sweep
+from lanekit.load.scenarios import run_prefix, run_single, run_sustained, run_sweep
 
 
 @pytest.fixture(scope="module")
 def lane(llama_server):
-    spec = LaneSpec(name="it-load", engine="llamacpp", model="smollm2-135m", ctx=512, parallel=4, threads=2)
+    spec = LaneSpec(name="it-load", engine="llamacpp", model="smollm2-135m", ctx=1024, parallel=4, threads=2)
     with serve_lane(spec) as lane:
         yield lane
 
@@ -81,6 +81,14 @@ def test_sweep_on_a_4_slot_lane_shows_aggregate_rising_with_concurrency(lane):
     assert res.summary["errors"] == 0
     assert agg[2] > agg[1] and agg[4] > 1.3 * agg[1]
     assert res.summary["peak_concurrency"] in (2, 4)
+
+
+def test_prefix_scenario_shows_the_prompt_cache_at_equal_prompt_length(lane):
+    s = run_prefix(lane.base_url, lane.model_id, turns=3, system_words=120, max_tokens=4).summary
+    print(f"\nprefix: warm TTFT {s['ttft_ms_warm']} ms vs cold {s['ttft_ms_cold']} ms (x{s['prefix_speedup_x']}), "
+          f"ISL {s['isl_per_turn']}, cached {s['cached_tokens_per_turn']}")
+    assert s["errors"] == 0 and s["cached_tokens_per_turn"][1] >= s["isl_per_turn"][0] - 8
+    assert s["cached_fraction"] > 0.5 and s["prefix_speedup_x"] > 1.5
 
 
 def test_killed_bench_keeps_every_completed_sample(lane, tmp_path):
