@@ -102,6 +102,7 @@ def _fmt(value: Any) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    """Add `lanekit bench` to the app."""
     @app.command()
     def bench(
         lane: str | None = typer.Option(None, "--lane", help="a live lane started by lanekit"),

@@ -6,6 +6,7 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
+    """Add `lanekit runs` to the app."""
     @app.command()
     def runs(
         limit: int = typer.Option(20, "--limit", min=1, help="show at most this many runs"),

@@ -32,6 +32,7 @@ def _scalar_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def register(app: typer.Typer) -> None:
+    """Add `lanekit show` to the app."""
     @app.command()
     def show(
         run: str = typer.Argument(..., help="run id (a unique prefix works, or `latest`)"),

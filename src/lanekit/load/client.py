@@ -125,6 +125,7 @@ class _Stream:
         self.finish_reason = self.timings = self.error = None
 
     def event(self, obj: dict, now: int) -> None:
+        """Account one SSE event that arrived at `now`."""
         self.n_chunks += 1
         off = now - self.start
         if self.ttfr is None:
@@ -164,6 +165,7 @@ class _Stream:
         self.last = now
 
     def finish(self) -> RequestRecord:
+        """Copy the accumulated state into the record; derive OSL, flags and cache counts."""
         rec = self.rec
         rec.error = rec.error or self.error
         rec.ttfr_ns, rec.ttft_ns, rec.ttfo_ns = self.ttfr, self.ttft, self.ttfo
@@ -220,6 +222,7 @@ class StreamClient:
 
     @property
     def url(self) -> str:
+        """The completions endpoint this client streams from."""
         return f"{self.base_url}/{'chat/completions' if self.api == 'chat' else 'completions'}"
 
     async def __aenter__(self) -> Self:
@@ -229,6 +232,7 @@ class StreamClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the connection pool."""
         await self._http.aclose()
 
     async def stream(self, *, messages: list[dict] | None = None, prompt: str | None = None, max_tokens: int = 256,

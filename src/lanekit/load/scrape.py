@@ -35,6 +35,7 @@ class EngineNames:
     kv_usage: tuple[str, ...] = ()
 
     def wanted(self) -> set[str]:
+        """Every sample name this engine entry mentions (the parse filter)."""
         names: set[str] = set()
         for value in asdict(self).values():
             if isinstance(value, tuple):
@@ -210,6 +211,7 @@ class Scraper:
 
     @property
     def names(self) -> EngineNames | None:
+        """The metric names of the detected or given engine."""
         return ENGINE_NAMES.get(self.engine) if self.engine else None
 
     def _get(self) -> str:
@@ -258,7 +260,7 @@ class Scraper:
         while not self._stop.wait(self.interval_s):
             self.scrape_once()
 
-    def start(self) -> Scraper:
+    def start(self) -> Self:
         """Scrape once now (the window's left edge), then keep scraping in the background."""
         if self.url is None and self._fetch is None:
             return self

@@ -55,6 +55,7 @@ class _Nvml:
             return None
 
     def snapshot(self) -> list[dict[str, Any]] | None:
+        """One reading per GPU; None without NVML."""
         if not self.available:
             return None
         nv = self.nv
@@ -75,6 +76,7 @@ class _Nvml:
         return out
 
     def close(self) -> None:
+        """Shut NVML down."""
         if self.available:
             self._try(self.nv.nvmlShutdown)
 
@@ -103,7 +105,8 @@ class TelemetrySampler:
         while not self._stop.wait(self.interval_s):
             self.samples.append(snapshot(self._nvml, self.clock))
 
-    def start(self) -> TelemetrySampler:
+    def start(self) -> Self:
+        """Open NVML (when present), take the first sample now, then sample in the background."""
         self._nvml = _Nvml() if self.use_nvml else None
         self.samples.append(snapshot(self._nvml, self.clock))
         self._thread = threading.Thread(target=self._loop, name="lanekit-telemetry", daemon=True)
@@ -111,6 +114,7 @@ class TelemetrySampler:
         return self
 
     def stop(self) -> list[dict[str, Any]]:
+        """Stop sampling, take a last sample, close NVML; returns every sample."""
         if self._thread is not None:
             self._stop.set()
             self._thread.join(timeout=self.interval_s + 5)

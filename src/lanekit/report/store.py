@@ -88,6 +88,7 @@ class Store:
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
+        """Close the connection (every write is already committed)."""
         with self._lock:
             self._conn.close()
 
