@@ -212,6 +212,7 @@ class StreamClient:
         self.api = api
         self.clock = clock
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._enforce_ok = True
         self._http = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(timeout_s, connect=10.0),
                                        headers=headers, limits=limits)
 
@@ -237,7 +238,19 @@ class StreamClient:
 
     async def stream(self, *, messages: list[dict] | None = None, prompt: str | None = None, max_tokens: int = 256,
                      enforce_length: bool = True, extra_body: dict[str, Any] | None = None) -> RequestRecord:
-        """Send one streaming request and time every chunk; errors come back inside the record."""
+        """Send one streaming request and time every chunk; errors come back inside the record.
+
+        An engine that rejects the length-pinning fields (HTTP 400/422 naming them) is asked once
+        more without them; that record then says `enforced_length=False`.
+        """
+        rec = await self._stream_once(messages, prompt, max_tokens, enforce_length and self._enforce_ok, extra_body)
+        if rec.enforced_length and rec.status_code in (400, 422) and _rejects_length_fields(rec.error):
+            self._enforce_ok = False  # remembered: no point sending them again to this endpoint
+            rec = await self._stream_once(messages, prompt, max_tokens, False, extra_body)
+        return rec
+
+    async def _stream_once(self, messages: list[dict] | None, prompt: str | None, max_tokens: int,
+                           enforce_length: bool, extra_body: dict[str, Any] | None) -> RequestRecord:
         body = build_payload(self.model, api=self.api, messages=messages, prompt=prompt, max_tokens=max_tokens,
                              enforce_length=enforce_length, extra_body=extra_body)
         clock = self.clock
@@ -260,6 +273,11 @@ class StreamClient:
             rec.error = f"malformed SSE event: {exc}"
             state.last = clock()
         return state.finish()
+
+
+def _rejects_length_fields(error: str | None) -> bool:
+    text = (error or "").lower()
+    return any(key in text for key in ("ignore_eos", "min_tokens", "extra_forbidden", "extra inputs", "unrecognized"))
 
 
 async def _consume_sse(resp: httpx.Response, state: _Stream, clock: Callable[[], int]) -> None:

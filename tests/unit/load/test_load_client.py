@@ -10,6 +10,7 @@ from load_fakes import (
     DONE,
     MS,
     FakeClock,
+    TimedStream,
     chat_delta,
     event,
     final_chunk,
@@ -185,3 +186,27 @@ def test_each_read_is_timed_as_it_arrives_and_the_record_is_json_safe():
     rec = stream(parts, max_tokens=3)
     assert rec.token_chunk_ns == [37 * MS, 44 * MS, 51 * MS]
     assert json.loads(json.dumps(rec.model_dump()))["osl"] == 3
+
+
+def test_engine_rejecting_length_fields_is_asked_again_without_them():
+    seen: list = []
+
+    def handler(request):
+        body = json.loads(request.content)
+        seen.append(body)
+        if "ignore_eos" in body:
+            return httpx.Response(400, json={"error": "Extra inputs are not permitted: ignore_eos"})
+        return httpx.Response(200, stream=TimedStream(token_parts(3), None))
+
+    async def go():
+        async with StreamClient("http://x/v1", "m", transport=httpx.MockTransport(handler)) as c:
+            return [await c.stream(prompt="hi", max_tokens=3), await c.stream(prompt="hi", max_tokens=3)]
+
+    first, second = asyncio.run(go())
+    assert first.ok and not first.enforced_length and second.ok and not second.enforced_length
+    assert ["ignore_eos" in b for b in seen] == [True, False, False]  # rejected once, then remembered
+
+
+def test_other_client_errors_are_not_retried():
+    rec = stream([], transport=timed_transport([], status=400))
+    assert rec.status_code == 400 and rec.enforced_length and not rec.ok
