@@ -155,7 +155,7 @@ def run_lane(spec: LaneSpec, plan: BakeoffPlan, store, run_id: str, *, agent: st
             result["pct_of_ceiling"] = 100.0 * result["decode_tok_s"] / ceiling
         steps.end(decode_tok_s=result.get("decode_tok_s"))
 
-        skip = (agent == "none" or spec.synthetic
+        skip = (agent == "none" or result.get("synthetic")
                 or (plan.eval.skip_on_doctor_fail and result.get("doctor_verdict") == "fail"))
         steps.begin("eval", "skipped" if skip else f"{agent} agent battery")
         if not skip:

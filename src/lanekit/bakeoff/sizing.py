@@ -39,6 +39,9 @@ def lane_fit(spec: LaneSpec, engine, hw: dict[str, Any]) -> dict[str, Any]:
         profile_dict = hw.get("profile")
         profile = hardware.profile_from_dict(profile_dict) if profile_dict else hardware.detect()
         if shape is not None:
+            from lanekit.synth import is_synthetic
+
+            out["synthetic"] = bool(spec.synthetic or is_synthetic(engine.model_file(spec)))
             out["quant"] = shape.quant
             out["active_params"] = shape.active_params
             out["total_params"] = shape.total_params
