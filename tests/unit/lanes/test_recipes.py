@@ -81,10 +81,11 @@ def test_qwen25_coder_on_llamacpp_ships_the_template_fix():
 
 
 def test_llamacpp_hermes_context_is_per_slot():
-    rec = resolve_recipe("qwen2.5-coder-1.5b", "llamacpp", "spark", parallel=2)
+    rec = resolve_recipe("Qwen/Qwen3-30B-A3B", "llamacpp", "spark", parallel=2)
     assert rec.served_ctx == 65536
     assert flag(rec.argv, "-c") == str(65536 * 2) and flag(rec.argv, "-np") == "2"
-    assert flag(rec.argv, "--rope-scaling") == "yarn"  # 32K native → YaRN
+    assert flag(rec.argv, "--rope-scaling") == "yarn"  # 40,960 native → YaRN from 32,768
+    assert flag(rec.argv, "--yarn-orig-ctx") == "32768"
     assert flag(rec.argv, "-ctk") == "q8_0"
 
 
