@@ -52,9 +52,13 @@ def test_smollm2_tools_are_silently_dropped(llama_server, smollm2_path):
 
 
 @pytest.mark.slow
-def test_healthy_qwen_lane_with_the_template_fix_passes_for_hermes(llama_server, qwen_path):
-    spec = _lane("doc-qwen-fixed", model="qwen2.5-coder-1.5b", ctx=65536, threads=2,
-                 chat_template_file="qwen2.5-coder-tools")
+def test_healthy_qwen_lane_from_the_recipe_passes_for_hermes(llama_server, qwen_path):
+    from lanekit.lanes.recipes import apply_recipe
+
+    # The recipe brings the template fix, 65,536 tokens per slot, YaRN and the training-context
+    # override that lifts llama-server's per-slot cap (32,768 for this model).
+    spec = apply_recipe("qwen2.5-coder-1.5b", "llamacpp", "cpu", name="doc-qwen-fixed", threads=2)
+    assert spec.chat_template_file == "qwen2.5-coder-tools" and spec.ctx == 65536
     with serve_lane(spec) as lane:
         report = run_doctor(lane.base_url, lane.model_id, harness="hermes", timeout_s=600)
     assert report.verdict == "pass", report.reason()

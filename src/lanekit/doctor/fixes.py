@@ -91,12 +91,18 @@ def reasoning_swallowed(model: str | None, engine: str | None) -> str:
     return "configure the engine's reasoning parser, or disable thinking via chat_template_kwargs"
 
 
-def context(engine: str | None, floor: int, parallel: int | None = None) -> str:
+def context(engine: str | None, floor: int, parallel: int | None = None, n_ctx_train: int | None = None) -> str:
     """Fix for a served context below the harness floor."""
     if engine == "llamacpp":
         np = parallel or 1
-        return (f"-c {floor * np} -np {np} (llama.cpp splits -c across slots: {floor:,} per slot; "
-                f"lanekit: ctx: {floor})")
+        fix = (f"-c {floor * np} -np {np} (llama.cpp splits -c across slots: {floor:,} per slot; "
+               f"lanekit: ctx: {floor})")
+        if n_ctx_train and n_ctx_train < floor:
+            fix += (f"; the model was trained on {n_ctx_train:,} and llama-server caps each slot there: add "
+                    f"--rope-scaling yarn --rope-scale {-(-floor // n_ctx_train)} --yarn-orig-ctx {n_ctx_train} "
+                    f"--override-kv <arch>.context_length=int:{floor} (`lanekit recipe MODEL --engine llamacpp` "
+                    "prints it) or pick a model with a ≥64K window")
+        return fix
     if engine == "ollama":
         return f"OLLAMA_CONTEXT_LENGTH={floor} for `ollama serve` (the OpenAI API cannot set it); lanekit: ctx: {floor}"
     if engine == "nim":

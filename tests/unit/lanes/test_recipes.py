@@ -160,3 +160,20 @@ def test_cli_recipe_text_prints_one_copyable_line(capsys):
     assert main(["recipe", "Qwen/Qwen3-30B-A3B-FP8", "--engine", "vllm-docker", "--set", "shm_size=32g"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("docker run ") and "--shm-size 32g" in lines[1]
+
+
+def test_llamacpp_long_context_lifts_the_training_context_cap():
+    from lanekit.errors import ModelError
+    from lanekit.lanes.embedded import model_path
+
+    try:
+        model_path("qwen2.5-coder-1.5b")
+    except ModelError:
+        pytest.skip("embedded Qwen2.5-Coder not installed")
+    rec = resolve_recipe("qwen2.5-coder-1.5b", "llamacpp", "cpu")
+    # llama-server caps each slot at the GGUF's training context (32,768) whatever -c says
+    assert flag(rec.argv, "--override-kv") == "qwen2.context_length=int:65536"
+    assert flag(rec.argv, "--yarn-orig-ctx") == "32768"
+    catalog_only = resolve_recipe("Qwen/Qwen3-30B-A3B", "llamacpp", "spark")
+    assert "--override-kv" not in catalog_only.argv
+    assert any("--override-kv <arch>.context_length" in n for n in catalog_only.notes)

@@ -49,6 +49,7 @@ def run(probe) -> CheckResult:
         return CheckResult(name=NAME, status="fail",
                            detail=f"serves {served:,} tokens per request ({source}) < {floor:,}, the "
                                   f"{probe.harness} floor{extra}",
-                           fix=fixes.context(probe.detect_engine(), floor, slots))
+                           fix=fixes.context(probe.detect_engine(), floor, slots,
+                                             train if isinstance(train, int) else None))
     floor_txt = f" ≥ {floor:,} ({probe.harness})" if floor else " (no harness floor given)"
     return CheckResult(name=NAME, status="pass", detail=f"{served:,} tokens per request ({source}){floor_txt}{extra}")

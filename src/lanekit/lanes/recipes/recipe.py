@@ -63,7 +63,7 @@ def _layers(model_ref: str, engine: str, hw: data.Hardware, family: data.Family 
 
 
 def _long_context(engine: str, family: data.Family | None, ctx: int, native: int | None,
-                  notes: list[str]) -> dict[str, Any]:
+                  notes: list[str], gguf_arch: str | None = None) -> dict[str, Any]:
     """Rope-scaling fields when the served context exceeds the model's native window."""
     if not native or ctx <= native:
         return {}
@@ -80,7 +80,15 @@ def _long_context(engine: str, family: data.Family | None, ctx: int, native: int
     if engine in ("vllm", "vllm-docker"):
         return {"hf_overrides": {"rope_scaling": rope}}
     if engine == "llamacpp":
-        return {"extra_args": ["--rope-scaling", "yarn", "--rope-scale", f"{factor:g}", "--yarn-orig-ctx", str(orig)]}
+        # llama-server caps every slot at the GGUF's training context whatever -c says; raising
+        # <arch>.context_length lifts the cap (measured: /props n_ctx 8,192 → 16,384).
+        args = ["--rope-scaling", "yarn", "--rope-scale", f"{factor:g}", "--yarn-orig-ctx", str(orig)]
+        if gguf_arch:
+            args += ["--override-kv", f"{gguf_arch}.context_length=int:{ctx}"]
+        else:
+            notes.append(f"llama-server caps each slot at the GGUF's training context: add --override-kv "
+                         f"<arch>.context_length=int:{ctx}")
+        return {"extra_args": args}
     if engine == "sglang":
         from lanekit.lanes.engines._common import json_arg
 
@@ -121,10 +129,12 @@ def resolve_recipe(model_ref: str, engine: str, hw: str = "spark", *, harness: s
     if derived.fields:
         layers.append("sizing")
     native = (family.native_ctx if family and family.native_ctx else None) or derived.native_ctx
-    if native is None and engine in ("llamacpp", "ollama"):
+    gguf_arch = None
+    if engine in ("llamacpp", "ollama"):
         shape = sizing.find_shape(model_ref)
-        native = shape.context_length if shape else None
-    fields = data.merge(fields, _long_context(engine, family, ctx, native, notes))
+        native = native or (shape.context_length if shape else None)
+        gguf_arch = shape.arch if shape is not None and shape.source == "gguf" else None
+    fields = data.merge(fields, _long_context(engine, family, ctx, native, notes, gguf_arch))
     if family and not family.tools:
         notes.append(f"{family.id}: no tool-call support — not usable for an agent harness")
     elif family is None:
