@@ -19,6 +19,9 @@ Api = Literal["chat", "completions"]
 
 # A usage count and the client's chunk count may differ by this fraction before a request is flagged.
 USAGE_MISMATCH_FRACTION = 0.10
+# A request whose pooled connection turned out closed before any response byte is sent again this often.
+STALE_CONNECTION_RETRIES = 2
+_STALE_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ConnectError)
 
 
 def osl_tolerance(requested: int) -> int:
@@ -56,6 +59,8 @@ class RequestRecord(BaseModel):
     server_timings: dict[str, Any] | None = Field(None, description="llama.cpp `timings` block when sent")
     output_chars: int = 0
     output_head: str = ""
+    attempts: int = Field(1, description="> 1 when a stale keep-alive connection made the client resend")
+    stale_connection: bool = Field(False, exclude=True)
 
     @property
     def ok(self) -> bool:
@@ -244,6 +249,13 @@ class StreamClient:
         more without them; that record then says `enforced_length=False`.
         """
         rec = await self._stream_once(messages, prompt, max_tokens, enforce_length and self._enforce_ok, extra_body)
+        for attempt in range(2, 2 + STALE_CONNECTION_RETRIES):
+            if not rec.stale_connection:
+                break
+            # the server closed a pooled keep-alive connection as we reused it (llama-server's
+            # cpp-httplib does this): no byte came back, so the request never ran; send it again
+            rec = await self._stream_once(messages, prompt, max_tokens, rec.enforced_length, extra_body)
+            rec.attempts = attempt
         if rec.enforced_length and rec.status_code in (400, 422) and _rejects_length_fields(rec.error):
             self._enforce_ok = False  # remembered: no point sending them again to this endpoint
             rec = await self._stream_once(messages, prompt, max_tokens, False, extra_body)
@@ -268,6 +280,7 @@ class StreamClient:
                 await _consume_sse(resp, state, clock)
         except httpx.HTTPError as exc:
             rec.error = f"{type(exc).__name__}: {exc}"
+            rec.stale_connection = rec.status_code is None and isinstance(exc, _STALE_ERRORS)
             state.last = clock()
         except json.JSONDecodeError as exc:
             rec.error = f"malformed SSE event: {exc}"

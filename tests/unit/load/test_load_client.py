@@ -210,3 +210,24 @@ def test_engine_rejecting_length_fields_is_asked_again_without_them():
 def test_other_client_errors_are_not_retried():
     rec = stream([], transport=timed_transport([], status=400))
     assert rec.status_code == 400 and rec.enforced_length and not rec.ok
+
+
+def test_request_on_a_connection_the_server_already_closed_is_sent_again():
+    calls = {"n": 0}
+
+    def handler(request):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+        return httpx.Response(200, stream=TimedStream(token_parts(3), None))
+
+    rec = stream([], transport=httpx.MockTransport(handler), max_tokens=3)
+    assert rec.ok and rec.attempts == 2 and calls["n"] == 2 and "stale_connection" not in rec.model_dump()
+
+
+def test_a_server_that_keeps_dropping_connections_is_an_error_after_the_retries():
+    def handler(request):
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    rec = stream([], transport=httpx.MockTransport(handler))
+    assert not rec.ok and rec.attempts == 3 and "RemoteProtocolError" in rec.error
