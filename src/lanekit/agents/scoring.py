@@ -17,6 +17,8 @@ default; runs are matched to tasks by `task_id`, else by their prompt). Definiti
   (everything else).
 - pass^k = mean over tasks of C(c,k)/C(n,k) for n runs with c successes; NaN when any task
   has fewer than k runs.
+- repeat_streak: the longest run of turns repeating one identical call; a run that hit the turn
+  limit with a streak ≥ 3 counts in `looping_runs`.
 - verdict: legitimate (timeouts ≤ 10% of runs and fewer than grader fails: the score is what
   the model earned), capped (timeouts ≥ 25% of runs and at least as many as grader fails: the
   time budget set the score), borderline (in between).
@@ -24,6 +26,7 @@ default; runs are matched to tasks by `task_id`, else by their prompt). Definiti
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter, defaultdict
 from typing import Any, Literal
@@ -47,6 +50,7 @@ from lanekit.agents.trace import AgentRun
 SCORE_SCHEMA_VERSION = 1
 Outcome = Literal["success", "grader_fail", "timeout", "error"]
 OUTCOMES: tuple[Outcome, ...] = ("success", "grader_fail", "timeout", "error")
+LOOP_STREAK = 3  # the same call (name and arguments) this many turns in a row is a loop
 
 
 class CallError(BaseModel):
@@ -79,13 +83,14 @@ class RunScore(BaseModel):
     expected_tool_used: bool | None = None
     outcome: Outcome = "error"
     matched_task: bool = False
+    repeat_streak: int = 0
     stop_reason: str | None = None
     wall_ns: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "task_id": self.task_id, "clean": self.clean, "finished": self.finished,
                 "outcome": self.outcome, "answer_correct": self.answer_correct, "tool_calls": self.tool_calls,
-                "attempts": self.attempts, "stop_reason": self.stop_reason,
+                "attempts": self.attempts, "stop_reason": self.stop_reason, "repeat_streak": self.repeat_streak,
                 "errors": [e.to_json() for e in self.errors]}
 
 
@@ -115,7 +120,13 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
     errors: list[CallError] = []
     attempts = tool_calls = failed = content_calls = 0
     used: set[str] = set()
+    streak = best_streak = 0
+    previous: str | None = None
     for turn in run.turns:
+        signature = json.dumps([c.get("function") if isinstance(c, dict) else c for c in turn.tool_calls],
+                               sort_keys=True, default=str) if turn.tool_calls else None
+        streak = streak + 1 if signature is not None and signature == previous else (1 if signature else 0)
+        best_streak, previous = max(best_streak, streak), signature
         if turn.finish_reason == "length":
             n = max(1, len(turn.tool_calls))
             attempts, failed, tool_calls = attempts + n, failed + n, tool_calls + len(turn.tool_calls)
@@ -166,7 +177,7 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
                     attempts=attempts, tool_calls=tool_calls, format_errors=failed, errors=errors,
                     finished=finished, clean=clean, answer_correct=correct,
                     expected_tool_used=bool(used & expected) if expected else None,
-                    outcome=outcome, matched_task=task is not None, stop_reason=run.stop_reason, wall_ns=run.wall_ns)
+                    outcome=outcome, matched_task=task is not None, repeat_streak=best_streak, stop_reason=run.stop_reason, wall_ns=run.wall_ns)
 
 
 def pass_hat_k(n: int, c: int, k: int) -> float:
@@ -185,17 +196,27 @@ def pass_k_table(per_task: dict[str, tuple[int, int]], k_max: int) -> dict[str, 
     return table
 
 
-def battery_verdict(n_runs: int, timeouts: int, grader_fails: int) -> tuple[str | None, str]:
-    """legitimate / borderline / capped from the timeout share versus grader fails, with the reason."""
+def battery_verdict(n_runs: int, timeouts: int, grader_fails: int, turn_limited: int = 0,
+                    looping: int = 0) -> tuple[str | None, str]:
+    """legitimate / borderline / capped from the timeout share versus grader fails, with the reason.
+
+    `turn_limited` of the timeouts hit the turn limit rather than the wall clock, `looping` of
+    those repeated one identical call: the reason says so, since a bigger budget will not help them.
+    """
     if n_runs == 0:
         return None, "no runs"
     share = timeouts / n_runs
+    wall = timeouts - turn_limited
+    detail = f"{wall} at the time limit, {turn_limited} at the turn limit" + (
+        f" ({looping} repeating one identical call)" if looping else "")
     if timeouts == 0 or (share <= 0.10 and timeouts < grader_fails):
         return "legitimate", f"{timeouts}/{n_runs} runs timed out; failures are the model's answers"
     if share >= 0.25 and timeouts >= grader_fails:
-        return "capped", (f"{timeouts}/{n_runs} runs timed out (≥ grader fails {grader_fails}): the time or turn "
-                          "budget, not the model's answers, set this score; raise --task-timeout or use a faster lane")
-    return "borderline", f"{timeouts}/{n_runs} runs timed out against {grader_fails} grader fails"
+        hint = ("the agent loops: more turns will not help, fix the model/template" if looping >= turn_limited > 0
+                and wall == 0 else "raise --task-timeout/--max-turns or use a faster lane")
+        return "capped", (f"{timeouts}/{n_runs} runs timed out ({detail}; grader fails {grader_fails}): the budget, "
+                          f"not graded answers, set this score; {hint}")
+    return "borderline", f"{timeouts}/{n_runs} runs timed out ({detail}) against {grader_fails} grader fails"
 
 
 def _rate(num: float, den: float) -> float:
@@ -217,7 +238,9 @@ def summarize(scores: list[RunScore], runs: list[AgentRun], battery: Battery | N
     k_max = max([2] + [tn for tn, _ in per_task.values()])
     graded = [s for s in scores if s.answer_correct is not None]
     expected = [s for s in scores if s.expected_tool_used is not None]
-    verdict, reason = battery_verdict(n, outcomes["timeout"], outcomes["grader_fail"])
+    turn_limited = sum(s.stop_reason == "max_turns" for s in scores)
+    looping = sum(s.stop_reason == "max_turns" and s.repeat_streak >= LOOP_STREAK for s in scores)
+    verdict, reason = battery_verdict(n, outcomes["timeout"], outcomes["grader_fail"], turn_limited, looping)
     return {
         "schema_version": SCORE_SCHEMA_VERSION,
         "battery": battery.ref if battery else None,
@@ -240,6 +263,8 @@ def summarize(scores: list[RunScore], runs: list[AgentRun], battery: Battery | N
         "error_counts": {cls: error_counts.get(cls, 0) for cls in ERROR_CLASSES},
         "attempt_error_counts": {cls: error_counts.get(cls, 0) for cls in ATTEMPT_CLASSES},
         "outcomes": {o: outcomes.get(o, 0) for o in OUTCOMES},
+        "turn_limited_runs": turn_limited,
+        "looping_runs": looping,
         "verdict": verdict,
         "verdict_reason": reason,
         "prompt_tokens": sum(r.prompt_tokens for r in runs),

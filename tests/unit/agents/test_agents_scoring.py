@@ -244,3 +244,23 @@ def test_stable_json_shape():
             "tool_calls_per_run", "pass_k", "verdict"} <= set(doc["summary"])
     bad = score_runs([run([turn(0, calls=[call(name="x")]), turn(1, "y")])], BATTERY).to_json()
     assert set(bad["runs"][0]["errors"][0]) == {"class", "turn", "call", "tool", "detail"}
+
+
+def test_a_run_that_repeats_one_call_until_the_turn_limit_is_a_looping_timeout():
+    # measured on Qwen2.5-Coder-1.5B with the fixed template: well-formed calls, never an answer
+    looping = run([turn(0, calls=[call()])] + [turn(i, calls=[call("write_file", {"path": "a", "content": "b"})])
+                                              for i in range(1, 8)], stop="max_turns", final=None, run_id="loop")
+    s = score_run(looping, TASK)
+    assert s.errors == [] and s.format_errors == 0 and s.repeat_streak == 7
+    assert s.outcome == "timeout" and not s.finished and not s.clean
+    summary = score_runs([looping] * 4, BATTERY).summary
+    assert summary["format_error_rate"] == 0.0 and summary["clean_run_rate"] == 0.0
+    assert summary["looping_runs"] == 4 and summary["turn_limited_runs"] == 4
+    assert summary["verdict"] == "capped" and "loops" in summary["verdict_reason"]
+
+
+def test_varied_calls_are_not_a_loop():
+    s = score_run(run([turn(i, calls=[call(arguments={"path": f"f{i}"})]) for i in range(4)],
+                      stop="max_turns", final=None), TASK)
+    assert s.repeat_streak == 1
+    assert "time limit" in battery_verdict(8, 4, 0, turn_limited=0)[1]
