@@ -93,7 +93,7 @@ def test_sweep_on_a_4_slot_lane_shows_aggregate_rising_with_concurrency(f16_mode
     spec = LaneSpec(name="it-load-f16", engine="llamacpp", model=str(f16_model), ctx=512, parallel=4, threads=1)
     with serve_lane(spec) as lane:
         for attempt in range(2):  # other jobs share these cores: one noisy sweep gets one more try
-            res = run_sweep(lane.base_url, lane.model_id, concurrency=(1, 2, 4), requests_per_level=6, max_tokens=32,
+            res = run_sweep(lane.base_url, lane.model_id, concurrency=(1, 2, 4), requests_per_level=8, max_tokens=64,
                             metrics_url=lane.metrics_url, metrics_prefix=lane.engine.metrics_prefix,
                             model_ref=str(f16_model))
             levels = res.summary["levels"]
@@ -102,12 +102,12 @@ def test_sweep_on_a_4_slot_lane_shows_aggregate_rising_with_concurrency(f16_mode
                 f"c={lvl['concurrency']} per-request {lvl['per_request_tok_s']} aggregate {lvl['aggregate_tok_s']} "
                 f"ttft p50/p99 {lvl['ttft_ms_p50']}/{lvl['ttft_ms_p99']} ms server in-flight "
                 f"{(lvl['server'] or {}).get('server_in_flight_tok_s')}" for lvl in levels))
-            if agg[1] < agg[2] < agg[4] and agg[4] > 1.25 * agg[1]:
+            if agg[1] < agg[2] < agg[4] and agg[4] > 1.2 * agg[1]:
                 break
     assert res.summary["errors"] == 0
-    assert agg[1] < agg[2] < agg[4] and agg[4] > 1.25 * agg[1]
+    assert agg[1] < agg[2] < agg[4] and agg[4] > 1.2 * agg[1]
     assert levels[2]["per_request_tok_s"] < levels[0]["per_request_tok_s"]  # each stream slower, the sum higher
-    assert res.summary["peak_concurrency"] == 4 and res.summary["scaling_x"] > 1.25
+    assert res.summary["peak_concurrency"] == 4 and res.summary["scaling_x"] > 1.2
 
 
 def test_prefix_scenario_shows_the_prompt_cache_at_equal_prompt_length(lane):
