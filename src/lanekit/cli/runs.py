@@ -14,8 +14,6 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="print JSON"),
     ) -> None:
         """List stored runs: id, kind, status (interrupted when the owner died), lanes, samples."""
-        import time
-
         from rich.table import Table
 
         from lanekit.cli.output import console, print_json
@@ -29,13 +27,12 @@ def register(app: typer.Typer) -> None:
         if not rows:
             console.print("no runs stored yet (`lanekit bench` or `lanekit bakeoff` records them)")
             return
-        table = Table("run", "kind", "status", "started", "lanes", "samples", "what")
+        table = Table("run", "kind", "status", "lanes", "samples", "what")
+        table.columns[0].no_wrap = True  # the id is the start time: keep it whole
         for r in rows:
             meta = r["meta"] or {}
             what = ",".join(meta.get("scenarios") or ([meta["scenario"]] if meta.get("scenario") else [])) \
                 or meta.get("model") or ""
             lanes = ", ".join(r["lanes"]) or meta.get("lane") or meta.get("base_url") or "-"
-            table.add_row(r["run_id"], r["kind"], r["status"],
-                          time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["created_at"])), lanes,
-                          str(r["n_samples"]), what)
+            table.add_row(r["run_id"], r["kind"], r["status"], lanes, str(r["n_samples"]), what)
         console.print(table)

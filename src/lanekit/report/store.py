@@ -37,6 +37,12 @@ CREATE TABLE IF NOT EXISTS lane_steps (
 """
 
 
+# `n_samples` counts measurements, not the side series (scrapes, telemetry) stored beside them
+SIDE_SERIES = ("scrape", "telemetry")
+_COUNT_MEASURED = ("COALESCE(SUM(CASE WHEN json_extract(data, '$.kind') IN ('scrape', 'telemetry') "
+                   "THEN 0 ELSE 1 END), 0)")
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, default=str, separators=(",", ":"))
 
@@ -145,7 +151,7 @@ class Store:
         """Every run, newest first, with its sample count and lanes."""
         rows = self._exec("SELECT * FROM runs ORDER BY created_at DESC, run_id DESC").fetchall()
         counts = {r["run_id"]: (r["n"], r["lanes"]) for r in self._exec(
-            "SELECT run_id, COUNT(*) AS n, GROUP_CONCAT(DISTINCT lane) AS lanes FROM samples GROUP BY run_id")}
+            f"SELECT run_id, {_COUNT_MEASURED} AS n, GROUP_CONCAT(DISTINCT lane) AS lanes FROM samples GROUP BY run_id")}
         out = []
         for row in rows:
             run = self._run_row(row)
@@ -176,7 +182,7 @@ class Store:
         run_id = self.resolve_run_id(run_id)
         row = self._exec("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
         run = self._run_row(row)
-        run["n_samples"] = self._exec("SELECT COUNT(*) FROM samples WHERE run_id=?", (run_id,)).fetchone()[0]
+        run["n_samples"] = self._exec(f"SELECT {_COUNT_MEASURED} FROM samples WHERE run_id=?", (run_id,)).fetchone()[0]
         return run
 
     # -- samples and summaries -------------------------------------------------------------

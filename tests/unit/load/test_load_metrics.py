@@ -58,9 +58,9 @@ def test_missing_inputs_give_none_never_zero():
     assert all(v is None for v in m.values())
 
 
-def test_prefill_rate_counts_only_uncached_prompt_tokens():
+def test_prefill_rate_is_isl_over_ttft_as_the_field_notes_define_it():
     assert record_metrics(rec(ttft_s=0.5))["prefill_tok_s"] == pytest.approx(1000.0)
-    assert record_metrics(rec(ttft_s=0.5, cached_tokens=400))["prefill_tok_s"] == pytest.approx(200.0)
+    assert record_metrics(rec(ttft_s=0.5, cached_tokens=400))["prefill_tok_s"] == pytest.approx(1000.0)
 
 
 def test_register_refuses_duplicates_and_missing_formula():

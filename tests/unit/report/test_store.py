@@ -133,3 +133,11 @@ def test_default_path_is_under_lanekit_home(tmp_path, monkeypatch):
     monkeypatch.setenv("LANEKIT_HOME", str(tmp_path / "home"))
     with Store() as s:
         assert s.path == tmp_path / "home" / "results.sqlite"
+
+
+def test_sample_counts_leave_out_the_side_series(store):
+    run_id = store.new_run("bench", {})
+    store.add_sample(run_id, "a", "sustained", {"kind": "request"})
+    store.add_samples(run_id, "a", "sustained", [{"kind": "scrape"}, {"kind": "telemetry"}])
+    assert store.get_run(run_id)["n_samples"] == 1 and store.list_runs()[0]["n_samples"] == 1
+    assert len(store.samples(run_id)) == 3

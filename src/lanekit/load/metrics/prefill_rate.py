@@ -7,9 +7,10 @@ from lanekit.load.metrics.base import Metric, register
 
 @register
 class PrefillRate(Metric):
-    """Prompt tokens processed per second before the first token, network latency included.
+    """Prompt tokens per second until the first token, network latency and cache hits included
+    (a re-sent prompt served from the cache reads fast; `depth` busts the cache for this reason).
 
-    Formula: prefill_tok_s = (isl − cached_tokens) / (ttft_ns / 1e9)   (cached_tokens = 0 when unreported)
+    Formula: prefill_tok_s = isl / (ttft_ns / 1e9)
     """
 
     tag = "prefill_tok_s"
@@ -21,4 +22,4 @@ class PrefillRate(Metric):
     def formula(cls, rec):
         if rec.ttft_ns <= 0:
             return None
-        return max(0, rec.isl - (rec.cached_tokens or 0)) * 1e9 / rec.ttft_ns
+        return rec.isl * 1e9 / rec.ttft_ns
