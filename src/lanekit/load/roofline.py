@@ -12,8 +12,9 @@ import math
 from typing import Any
 
 # Below this share of the ceiling a batch-1 decode figure is more likely a broken metric (idle time in
-# the divisor, prefill counted as decode) than a slow kernel; real engines land at roughly 50–90%.
-SANITY_FLOOR_PCT = 15.0
+# the divisor, prefill counted as decode) or a starved box than a slow kernel. Dense models on
+# bandwidth-bound engines land at 50–90%; a latency-bound MoE on an H100 measured 14.5%.
+SANITY_FLOOR_PCT = 10.0
 
 
 @functools.lru_cache(maxsize=64)
@@ -56,5 +57,6 @@ def roofline_block(decode_tok_s: float | None, ceiling_tok_s: float | None) -> d
                    f"({ceiling_tok_s:.1f} tok/s): the metric (or the model shape) is wrong")
     elif pct < SANITY_FLOOR_PCT:
         warning = (f"decode {decode_tok_s:.1f} tok/s is only {pct:.0f}% of the bandwidth ceiling "
-                   f"({ceiling_tok_s:.1f} tok/s): suspect the measurement before the kernels")
+                   f"({ceiling_tok_s:.1f} tok/s): suspect the measurement (idle time in the divisor?) or a starved "
+                   "box before the kernels")
     return {"ceiling_tok_s": round(ceiling_tok_s, 2), "pct_of_ceiling": round(pct, 1), "warning": warning}
