@@ -3,7 +3,10 @@
 Hermes refuses any window below 64K (model and compression model), so the lane SERVES 65,536
 tokens per request (`ctx=65536`, about 1.8 GB of KV for this model) rather than claiming 64K in
 the Hermes config over a smaller window: a claimed window the lane does not serve would let
-Hermes grow a conversation past what the server accepts instead of compressing it. One Hermes
+Hermes grow a conversation past what the server accepts instead of compressing it.
+Qwen2.5-Coder-1.5B is trained on 32K and llama-server silently caps a slot at the training
+context, so the lane extends it the way Qwen documents (YaRN, factor 2 over the 32K original)
+and tells llama-server the new training length; `/props` then reports 65,536. One Hermes
 turn takes about a minute on 2 cores, so this runs for a long time; `LANEKIT_HERMES_TASKS`
 (comma-separated task ids) limits it to some tasks.
 """
@@ -22,6 +25,16 @@ from lanekit.lanes import serve_lane
 from lanekit.lanes.spec import parse_lane
 
 pytestmark = [pytest.mark.hermes, pytest.mark.slow, pytest.mark.timeout(14400)]
+YARN_64K = ["--rope-scaling", "yarn", "--rope-scale", "2", "--yarn-orig-ctx", "32768",
+            "--override-kv", "qwen2.context_length=int:65536"]
+
+
+def test_llama_server_caps_a_slot_at_the_training_context_without_yarn(llama_server, qwen_path):
+    # why YARN_64K exists: asking for 64K on a 32K-trained model silently serves 32K
+    spec = parse_lane({"name": "it-hermes-cap", "engine": "llamacpp", "model": "qwen2.5-coder-1.5b",
+                       "ctx": 65536, "threads": 2})
+    with serve_lane(spec) as lane:
+        assert probe_served_ctx(lane.base_url) == 32768
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +70,7 @@ def test_hermes_battery_on_the_qwen_lane_is_parsed_and_scored(hermes_exe, llama_
     battery = _battery()
     spec = parse_lane({"name": "it-hermes-qwen", "engine": "llamacpp", "model": "qwen2.5-coder-1.5b",
                        "ctx": 65536, "parallel": 1, "threads": 2, "max_output_tokens": 512,
-                       "chat_template_file": "qwen2.5-coder-tools"})
+                       "chat_template_file": "qwen2.5-coder-tools", "extra_args": YARN_64K})
     with serve_lane(spec) as lane:
         served = probe_served_ctx(lane.base_url)
         assert served is not None and served >= MIN_CONTEXT

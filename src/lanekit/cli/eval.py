@@ -75,7 +75,9 @@ def register(app: typer.Typer) -> None:
         if agent == "hermes":
             from lanekit.agents.hermes import probe_served_ctx
 
-            ctx = served_ctx or lane_ctx or probe_served_ctx(base_url)
+            # what the server reports beats the lane record: llama-server caps a slot at the
+            # model's training context whatever -c asked for
+            ctx = served_ctx or probe_served_ctx(base_url) or lane_ctx
             runs = run_battery_hermes(base_url, model_id, bat, served_ctx=ctx, repeats=repeats,
                                       task_timeout_s=task_timeout or 900, claim_ctx=claim_ctx, max_turns=max_turns,
                                       max_tokens=max_tokens, progress=progress,
