@@ -12,6 +12,11 @@ private HERMES_HOME (config, state.db, sessions.jsonl; kept for `lanekit score`)
 points at the lane and states the context length in both places Hermes checks: the model and
 the compression model. Each task is one `hermes -z PROMPT -t TOOLSETS --usage-file F` in that
 task's workspace; afterwards the sessions are exported, parsed and attached to their tasks.
+
+Measured on 0.19.0: `hermes -z` builds its agent with the default 90 iterations and ignores
+`agent.max_turns` (written anyway, for interactive use of the same home), so a looping model is
+stopped only by `task_timeout_s`; sessions are stored with source `cli`; the usage file names
+the session id, which is how runs are matched to sessions.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         agent: str = typer.Option("builtin", "--agent", help="builtin | hermes"),
         battery: str | None = typer.Option(None, "--battery", help="battery name or YAML path (default: core)"),
         repeats: int = typer.Option(1, "--repeats", "-k", min=1, help="runs per task (pass^k needs k ≥ 2)"),
-        max_turns: int = typer.Option(8, "--max-turns", min=1, help="model turns per task"),
+        max_turns: int = typer.Option(8, "--max-turns", min=1, help="model turns per task (builtin; hermes -z always allows 90)"),
         task_timeout: float | None = typer.Option(None, "--task-timeout", min=1,
                                                   help="seconds per task (builtin 120, hermes 900)"),
         max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="output cap per model turn"),
