@@ -7,8 +7,9 @@ Hermes grow a conversation past what the server accepts instead of compressing i
 Qwen2.5-Coder-1.5B is trained on 32K and llama-server silently caps a slot at the training
 context, so the lane extends it the way Qwen documents (YaRN, factor 2 over the 32K original)
 and tells llama-server the new training length; `/props` then reports 65,536. One Hermes
-turn takes about a minute on 2 cores, so this runs for a long time; `LANEKIT_HERMES_TASKS`
-(comma-separated task ids) limits it to some tasks.
+turn takes about a minute on 2 cores and `hermes -z` allows 90 iterations, so this runs for a
+long time; `LANEKIT_HERMES_TASKS` (comma-separated task ids) limits it to some tasks and
+`LANEKIT_HERMES_TASK_TIMEOUT` (seconds, default 1800) bounds each task.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def test_hermes_battery_on_the_qwen_lane_is_parsed_and_scored(hermes_exe, llama_
         served = probe_served_ctx(lane.base_url)
         assert served is not None and served >= MIN_CONTEXT
         runs = run_battery_hermes(lane.base_url, lane.model_id, battery, served_ctx=served, hermes=hermes_exe,
-                                  run_dir=tmp_path / "hermes", task_timeout_s=1800)
+                                  run_dir=tmp_path / "hermes",
+                                  task_timeout_s=float(os.environ.get("LANEKIT_HERMES_TASK_TIMEOUT", "1800")))
     assert (tmp_path / "hermes" / "sessions.jsonl").is_file()
     assert len(runs) == len(battery.tasks)
     assert all(r.source == "hermes" and r.harness_version == "hermes-agent 0.19.0" for r in runs)

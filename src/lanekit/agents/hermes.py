@@ -21,6 +21,7 @@ the session id, which is how runs are matched to sessions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -174,10 +175,15 @@ def write_hermes_home(home: Path, base_url: str, model: str, context_length: int
     return path
 
 
-def _env(home: Path) -> dict[str, str]:
-    """A minimal environment: no inherited API keys or proxies reach Hermes."""
+def _env(home: Path, workspace: Path) -> dict[str, str]:
+    """A minimal environment: no inherited API keys or proxies reach Hermes.
+
+    HOME is the task's workspace: Hermes puts both "User home directory" and "Current working
+    directory" in its system prompt, and a small model given two directories writes absolute
+    paths under the wrong one (measured: Qwen2.5-Coder-1.5B read `$HOME/data/events.log`).
+    """
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HERMES_HOME": str(home),
-            "HOME": str(home / "home"), "TERM": "dumb", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+            "HOME": str(workspace), "TERM": "dumb", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float) -> tuple[int | None, str, str]:
@@ -191,6 +197,11 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float) -> t
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         return None, out, err
+    except BaseException:  # Ctrl-C or a bug here: never leave Hermes (its own session) running
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
 
 
 @dataclass
@@ -258,7 +269,6 @@ def run_battery_hermes(base_url: str, model: str, battery: Battery, *, served_ct
     run_dir = run_dir or dirs.home() / "hermes-runs" / time.strftime("%Y%m%d-%H%M%S")
     home = run_dir / "hermes-home"
     write_hermes_home(home, base_url, model, ctx, max_tokens=max_tokens, max_turns=max_turns)
-    env = _env(home)
     if claim_ctx is not None and (served_ctx or 0) < claim_ctx and log:
         log(f"claiming {claim_ctx:,} context to Hermes while the lane serves {served_ctx}")
     attempts: list[_Attempt] = []
@@ -270,7 +280,7 @@ def run_battery_hermes(base_url: str, model: str, battery: Battery, *, served_ct
             argv = [str(exe), "-z", task.prompt, "-t", ",".join(task.hermes.toolsets), "--usage-file", str(usage)]
             t0 = time.time()
             try:
-                code, out, err = _run(argv, ws.root, env, task_timeout_s)
+                code, out, err = _run(argv, ws.root, _env(home, ws.root), task_timeout_s)
                 att = _Attempt(task, rep, t0, time.time(), code, out, err, usage,
                                ws.snapshot([f.path for f in task.files]) if task.files else None)
             finally:
@@ -279,7 +289,7 @@ def run_battery_hermes(base_url: str, model: str, battery: Battery, *, served_ct
             if progress is not None:
                 progress(len(attempts), total, _attach(None, att, battery, base_url))
     sessions_path = run_dir / "sessions.jsonl"
-    _run([str(exe), "sessions", "export", str(sessions_path)], run_dir, env, 300)
+    _run([str(exe), "sessions", "export", str(sessions_path)], run_dir, _env(home, home / "home"), 300)
     sessions, _ = parse_sessions_export(sessions_path) if sessions_path.is_file() else ([], [])
     runs = []
     for att in attempts:
