@@ -235,6 +235,8 @@ def _attach(run: AgentRun | None, att: _Attempt, battery: Battery, base_url: str
     run.artifacts = att.artifacts
     if att.code is None:
         run.stop_reason = "timeout"
+    if not run.wall_ns:  # a session killed at the timeout has no ended_at
+        run.wall_ns = int((att.t1 - att.t0) * 1e9)
     run.notes.append(f"hermes exit code: {att.code if att.code is not None else 'killed at timeout'}")
     usage = _usage(att.usage_path)
     if usage:
