@@ -290,6 +290,15 @@ class Lane:
                                fix="raise warm_timeout_s for large models, or read `lanekit logs`")
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
+        prepare = getattr(self.engine, "prepare_steps", None)
+        if prepare is not None:  # e.g. Ollama: the daemon is up, now pull/create and load the model
+            from lanekit.lanes.engines.ollama import run_prepare_steps
+
+            try:
+                run_prepare_steps(prepare(self.spec, self._port()))
+            except LaneStartError:
+                self._set_state(LaneState.FAILED)
+                raise
         self.ready_s = time.monotonic() - t0
         self._set_state(LaneState.READY)
         return self.ready_s
