@@ -6,27 +6,18 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from lanekit.report.render.json import jsonable
+
 PROFILE_SCHEMA_VERSION = 1
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def _dump_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(_jsonable(value), indent=2, default=str) + "\n")
+    path.write_text(json.dumps(jsonable(value), indent=2, default=str) + "\n")
 
 
 def load_ranked_lanes(store, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
@@ -96,5 +87,5 @@ def write_profile(store, run_id: str, out_dir: str | Path) -> Path:
     _dump_json(out / "raw" / "steps.json", store.lane_steps(run_id))
     with (out / "raw" / "samples.jsonl").open("w") as fh:
         for sample in store.samples(run_id):
-            fh.write(json.dumps(_jsonable(sample), default=str) + "\n")
+            fh.write(json.dumps(jsonable(sample), default=str) + "\n")
     return out
