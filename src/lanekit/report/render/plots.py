@@ -41,6 +41,20 @@ def sustained_points(summary: dict[str, Any] | None) -> list[tuple[float, float]
     return out
 
 
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: bool = True) -> Path:
+    """Label, grid, legend, save and close one figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
 def plot_tok_s(lanes: list[dict[str, Any]], path: Path) -> Path | None:
     data = [(x["name"], x.get("decode_tok_s"), x.get("decode_ceiling_tok_s"), x.get("eligible")) for x in lanes
             if x.get("decode_tok_s")]
@@ -74,15 +88,7 @@ def plot_sweep(lanes: list[dict[str, Any]], path: Path) -> Path | None:
         per = [(p[0], p[2]) for p in pts if p[2] is not None]
         if per:
             ax.plot([p[0] for p in per], [p[1] for p in per], marker="x", linestyle="--", label=f"{name} per request")
-    ax.set_xlabel("concurrent requests")
-    ax.set_ylabel("tok/s")
-    ax.set_title("Concurrency sweep")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, "concurrent requests", "tok/s", "Concurrency sweep")
 
 
 def plot_sustained(lanes: list[dict[str, Any]], path: Path) -> Path | None:
@@ -94,16 +100,8 @@ def plot_sustained(lanes: list[dict[str, Any]], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for name, pts in series:
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", label=name)
-    ax.set_xlabel("seconds")
-    ax.set_ylabel("tok/s per interval")
-    ax.set_title("Sustained load")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path, "seconds", "tok/s per interval", "Sustained load")
 
 
 def write_plots(lanes: list[dict[str, Any]], out_dir: Path) -> list[str]:
