@@ -84,5 +84,16 @@ def test_hermes_battery_on_the_qwen_lane_is_parsed_and_scored(hermes_exe, llama_
     with_session = [r for r in runs if r.turns]
     assert with_session, [r.error for r in runs]
     s = score_runs(runs, battery).summary
+    _report("hermes on qwen 64K", s)
+    for r in score_runs(runs, battery).runs:
+        print(r.id, r.task_id, r.outcome, r.stop_reason, r.tool_calls, r.repeat_streak, [e.cls for e in r.errors])
     assert s["n_runs"] == len(battery.tasks)
     assert s["tool_calls"] >= 1
+
+
+def _report(label: str, summary: dict) -> None:
+    """Print the measured rates (run with -s to see them)."""
+    keys = ("n_runs", "format_error_rate", "clean_run_rate", "finished_rate", "task_success_rate",
+            "tool_calls_per_run", "turn_limited_runs", "looping_runs", "error_counts", "outcomes", "verdict",
+            "mean_run_s")
+    print(f"\n[{label}]", {k: summary.get(k) for k in keys})

@@ -29,6 +29,7 @@ def test_stock_template_calls_are_classified_as_written_into_content(llama_serve
         runs = run_battery(lane.base_url, lane.model_id, battery, task_timeout_s=600)
     score = score_runs(runs, battery)
     s = score.summary
+    _report("qwen stock template", s)
     assert s["tool_calls"] == 0
     assert s["error_counts"]["call_in_content"] >= len(battery.tasks) // 2
     assert s["clean_run_rate"] == 0.0 and s["format_error_rate"] == 1.0
@@ -40,6 +41,7 @@ def test_fixed_template_gives_structured_tool_calls(llama_server, qwen_path):
         runs = run_battery(lane.base_url, lane.model_id, battery, task_timeout_s=600)
     score = score_runs(runs, battery)
     s = score.summary
+    _report("qwen fixed template", s)
     assert s["tool_calls"] >= len(battery.tasks) // 2
     assert s["error_counts"]["call_in_content"] < s["tool_calls"]
     # measured on 2 cores: well-formed calls (0% format errors) but the 1.5B model repeats its
@@ -49,3 +51,11 @@ def test_fixed_template_gives_structured_tool_calls(llama_server, qwen_path):
         if r.stop_reason == "max_turns":
             assert r.outcome == "timeout" and not r.finished
     assert s["format_error_rate"] < 0.5
+
+
+def _report(label: str, summary: dict) -> None:
+    """Print the measured rates (run with -s to see them)."""
+    keys = ("n_runs", "format_error_rate", "clean_run_rate", "finished_rate", "task_success_rate",
+            "tool_calls_per_run", "turn_limited_runs", "looping_runs", "error_counts", "outcomes", "verdict",
+            "mean_run_s")
+    print(f"\n[{label}]", {k: summary.get(k) for k in keys})

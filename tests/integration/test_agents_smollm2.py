@@ -22,6 +22,7 @@ def test_smollm2_battery_is_scored_as_failing_to_call_tools(llama_server, smollm
     assert all(r.battery_sha256 == battery.sha256 for r in runs)
     assert all(r.error is None for r in runs), [r.error for r in runs]
     s = score_runs(runs, battery).summary
+    _report("smollm2", s)
     assert s["tool_calls"] == 0
     assert s["clean_run_rate"] == 0.0
     assert s["task_success_rate"] == 0.0
@@ -30,3 +31,11 @@ def test_smollm2_battery_is_scored_as_failing_to_call_tools(llama_server, smollm
     assert replied, "SmolLM2 never answered within the time limit"
     assert s["format_error_rate"] == 1.0
     assert s["error_counts"]["no_call"] + s["error_counts"]["no_output"] + s["error_counts"]["truncated"] >= len(replied)
+
+
+def _report(label: str, summary: dict) -> None:
+    """Print the measured rates (run with -s to see them)."""
+    keys = ("n_runs", "format_error_rate", "clean_run_rate", "finished_rate", "task_success_rate",
+            "tool_calls_per_run", "turn_limited_runs", "looping_runs", "error_counts", "outcomes", "verdict",
+            "mean_run_s")
+    print(f"\n[{label}]", {k: summary.get(k) for k in keys})
