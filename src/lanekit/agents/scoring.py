@@ -212,8 +212,8 @@ def battery_verdict(n_runs: int, timeouts: int, grader_fails: int, turn_limited:
     if timeouts == 0 or (share <= 0.10 and timeouts < grader_fails):
         return "legitimate", f"{timeouts}/{n_runs} runs timed out; failures are the model's answers"
     if share >= 0.25 and timeouts >= grader_fails:
-        hint = ("the agent loops: more turns will not help, fix the model/template" if looping >= turn_limited > 0
-                and wall == 0 else "raise --task-timeout/--max-turns or use a faster lane")
+        hint = ("the agent loops: more turns will not help, fix the model/template" if turn_limited > 0
+                and 2 * looping >= timeouts else "raise --task-timeout/--max-turns or use a faster lane")
         return "capped", (f"{timeouts}/{n_runs} runs timed out ({detail}; grader fails {grader_fails}): the budget, "
                           f"not graded answers, set this score; {hint}")
     return "borderline", f"{timeouts}/{n_runs} runs timed out ({detail}) against {grader_fails} grader fails"
