@@ -17,8 +17,8 @@ default; runs are matched to tasks by `task_id`, else by their prompt). Definiti
   (everything else).
 - pass^k = mean over tasks of C(c,k)/C(n,k) for n runs with c successes; NaN when any task
   has fewer than k runs.
-- repeat_streak: the longest run of turns repeating one identical call; a run that hit the turn
-  limit with a streak ≥ 3 counts in `looping_runs`.
+- repeat_streak: the longest run of turns repeating one identical call; a timed-out run (wall
+  clock or turn limit) with a streak ≥ 3 counts in `looping_runs`.
 - verdict: legitimate (timeouts ≤ 10% of runs and fewer than grader fails: the score is what
   the model earned), capped (timeouts ≥ 25% of runs and at least as many as grader fails: the
   time budget set the score), borderline (in between).
@@ -200,20 +200,20 @@ def battery_verdict(n_runs: int, timeouts: int, grader_fails: int, turn_limited:
                     looping: int = 0) -> tuple[str | None, str]:
     """legitimate / borderline / capped from the timeout share versus grader fails, with the reason.
 
-    `turn_limited` of the timeouts hit the turn limit rather than the wall clock, `looping` of
-    those repeated one identical call: the reason says so, since a bigger budget will not help them.
+    `turn_limited` of the timeouts hit the turn limit rather than the wall clock, `looping` of the
+    timeouts repeated one identical call: the reason says so, since a bigger budget will not help.
     """
     if n_runs == 0:
         return None, "no runs"
     share = timeouts / n_runs
     wall = timeouts - turn_limited
     detail = f"{wall} at the time limit, {turn_limited} at the turn limit" + (
-        f" ({looping} repeating one identical call)" if looping else "")
+        f"; {looping} repeating one identical call" if looping else "")
     if timeouts == 0 or (share <= 0.10 and timeouts < grader_fails):
         return "legitimate", f"{timeouts}/{n_runs} runs timed out; failures are the model's answers"
     if share >= 0.25 and timeouts >= grader_fails:
-        hint = ("the agent loops: more turns will not help, fix the model/template" if turn_limited > 0
-                and 2 * looping >= timeouts else "raise --task-timeout/--max-turns or use a faster lane")
+        hint = ("the agent loops: a bigger budget will not help, fix the model/template" if 2 * looping >= timeouts
+                else "raise --task-timeout/--max-turns or use a faster lane")
         return "capped", (f"{timeouts}/{n_runs} runs timed out ({detail}; grader fails {grader_fails}): the budget, "
                           f"not graded answers, set this score; {hint}")
     return "borderline", f"{timeouts}/{n_runs} runs timed out ({detail}) against {grader_fails} grader fails"
@@ -239,7 +239,7 @@ def summarize(scores: list[RunScore], runs: list[AgentRun], battery: Battery | N
     graded = [s for s in scores if s.answer_correct is not None]
     expected = [s for s in scores if s.expected_tool_used is not None]
     turn_limited = sum(s.stop_reason == "max_turns" for s in scores)
-    looping = sum(s.stop_reason == "max_turns" and s.repeat_streak >= LOOP_STREAK for s in scores)
+    looping = sum(s.outcome == "timeout" and s.repeat_streak >= LOOP_STREAK for s in scores)
     verdict, reason = battery_verdict(n, outcomes["timeout"], outcomes["grader_fail"], turn_limited, looping)
     return {
         "schema_version": SCORE_SCHEMA_VERSION,

@@ -264,3 +264,8 @@ def test_varied_calls_are_not_a_loop():
                       stop="max_turns", final=None), TASK)
     assert s.repeat_streak == 1
     assert "time limit" in battery_verdict(8, 4, 0, turn_limited=0)[1]
+    # a wall-clock timeout that was repeating one call is a loop too (Hermes allows 90 iterations)
+    stuck = run([turn(i, calls=[call()]) for i in range(5)], stop="timeout", final=None)
+    summary = score_runs([stuck] * 2 + [good_run()] * 2, BATTERY).summary
+    assert summary["looping_runs"] == 2 and summary["turn_limited_runs"] == 0
+    assert summary["verdict"] == "capped" and "loops" in summary["verdict_reason"]
