@@ -53,6 +53,35 @@ class Engine(Protocol):
         """Context tokens one request can use on this lane."""
 
 
+class HttpEngine:
+    """Defaults shared by engines that serve OpenAI HTTP on the lane's host and port.
+
+    Subclasses set `health_path` / `metrics_path` (None: no metrics endpoint) and override
+    only what differs (containers pass their variables as `-e` flags and stop with `docker stop`).
+    """
+
+    health_path = "/health"
+    metrics_path: str | None = "/metrics"
+
+    def env(self, spec: LaneSpec) -> dict[str, str]:
+        return dict(spec.env)
+
+    def base_url(self, spec: LaneSpec, port: int) -> str:
+        return f"http://{spec.host}:{port}/v1"
+
+    def health_url(self, spec: LaneSpec, port: int) -> str:
+        return f"http://{spec.host}:{port}{self.health_path}"
+
+    def metrics_url(self, spec: LaneSpec, port: int) -> str | None:
+        return f"http://{spec.host}:{port}{self.metrics_path}" if self.metrics_path else None
+
+    def stop_argv(self, spec: LaneSpec) -> list[str] | None:
+        return None
+
+    def served_ctx(self, spec: LaneSpec) -> int:
+        return spec.ctx
+
+
 _ENGINES: dict[str, Engine] = {}
 
 

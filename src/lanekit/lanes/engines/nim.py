@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from lanekit.errors import ModelError
-from lanekit.lanes.engine import register_engine
+from lanekit.lanes.engine import HttpEngine, register_engine
 from lanekit.lanes.engines._common import (
     DockerLaneSpec,
     docker_run_argv,
@@ -73,10 +73,12 @@ def nim_env(spec: NimLaneSpec, server_port: int = NIM_PORT) -> dict[str, str]:
     return {**env, **spec.env}
 
 
-class NimEngine:
+class NimEngine(HttpEngine):
     """Engine implementation for a NIM container."""
 
     name = "nim"
+    health_path = "/v1/health/ready"
+    metrics_path = "/v1/metrics"
     metrics_prefix = ""  # NIM exposes vLLM-style names without the `vllm:` prefix
 
     def binary(self, spec: NimLaneSpec) -> str:
@@ -91,23 +93,11 @@ class NimEngine:
     def env(self, spec: LaneSpec) -> dict[str, str]:
         return {}
 
-    def base_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/v1"
-
-    def health_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/v1/health/ready"
-
-    def metrics_url(self, spec: LaneSpec, port: int) -> str | None:
-        return f"http://{spec.host}:{port}/v1/metrics"
-
     def model_id(self, spec: LaneSpec) -> str:
         return spec.served_name or spec.model
 
     def stop_argv(self, spec: NimLaneSpec) -> list[str] | None:
         return docker_stop_argv(spec)
-
-    def served_ctx(self, spec: LaneSpec) -> int:
-        return spec.ctx
 
     def memory_estimate(self, spec: NimLaneSpec):
         try:

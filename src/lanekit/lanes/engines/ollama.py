@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from lanekit.lanes.engine import register_engine
+from lanekit.lanes.engine import HttpEngine, register_engine
 from lanekit.lanes.engines._common import find_executable
 from lanekit.lanes.spec import LaneSpec, register_spec
 
@@ -65,10 +65,12 @@ def modelfile(spec: OllamaLaneSpec) -> str:
     return "\n".join([f"FROM {path}", f"PARAMETER num_ctx {spec.ctx}", *spec.modelfile_extra]) + "\n"
 
 
-class OllamaEngine:
+class OllamaEngine(HttpEngine):
     """Engine implementation for the Ollama daemon."""
 
     name = "ollama"
+    health_path = "/api/version"
+    metrics_path = None
     metrics_prefix = ""  # Ollama has no Prometheus endpoint
 
     def binary(self, spec: OllamaLaneSpec) -> str:
@@ -97,9 +99,6 @@ class OllamaEngine:
             env["OLLAMA_GPU_OVERHEAD"] = str(spec.gpu_overhead_bytes)
         return env
 
-    def env(self, spec: OllamaLaneSpec) -> dict[str, str]:
-        return dict(spec.env)
-
     def prepare_steps(self, spec: OllamaLaneSpec, port: int) -> list[PrepareStep]:
         """Pull/create the model, then load it with keep_alive so the first request is warm."""
         client_env = {"OLLAMA_HOST": f"{spec.host}:{port}"}
@@ -119,15 +118,6 @@ class OllamaEngine:
                                  why="load the model now, not on the first request"))
         return steps
 
-    def base_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/v1"
-
-    def health_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/api/version"
-
-    def metrics_url(self, spec: LaneSpec, port: int) -> str | None:
-        return None
-
     def model_id(self, spec: LaneSpec) -> str:
         if spec.served_name:
             return spec.served_name
@@ -137,9 +127,6 @@ class OllamaEngine:
 
     def stop_argv(self, spec: LaneSpec) -> list[str] | None:
         return None  # the runner is a child of the daemon: killing the process group frees it
-
-    def served_ctx(self, spec: LaneSpec) -> int:
-        return spec.ctx
 
     def memory_estimate(self, spec: OllamaLaneSpec):
         from lanekit.lanes.engines._common import estimate_for

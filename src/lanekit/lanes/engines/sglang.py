@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from lanekit.lanes.engine import register_engine
+from lanekit.lanes.engine import HttpEngine, register_engine
 from lanekit.lanes.engines._common import (
     DockerLaneSpec,
     docker_run_argv,
@@ -86,7 +86,7 @@ def sglang_flags(spec: SglangLaneSpec, host: str, port: int) -> list[str]:
     return args + list(spec.extra_args)
 
 
-class SglangEngine:
+class SglangEngine(HttpEngine):
     """Engine implementation for SGLang."""
 
     name = "sglang"
@@ -110,12 +110,6 @@ class SglangEngine:
     def env(self, spec: SglangLaneSpec) -> dict[str, str]:
         return {} if spec.image else dict(spec.env)
 
-    def base_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/v1"
-
-    def health_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/health"
-
     def metrics_url(self, spec: SglangLaneSpec, port: int) -> str | None:
         return f"http://{spec.host}:{port}/metrics" if spec.enable_metrics else None
 
@@ -124,9 +118,6 @@ class SglangEngine:
 
     def stop_argv(self, spec: SglangLaneSpec) -> list[str] | None:
         return docker_stop_argv(spec) if spec.image else None
-
-    def served_ctx(self, spec: LaneSpec) -> int:
-        return spec.ctx
 
     def memory_estimate(self, spec: SglangLaneSpec):
         pool = None

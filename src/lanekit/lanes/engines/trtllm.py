@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from lanekit.lanes.engine import register_engine
+from lanekit.lanes.engine import HttpEngine, register_engine
 from lanekit.lanes.engines._common import (
     DockerLaneSpec,
     docker_run_argv,
@@ -104,10 +104,11 @@ def trtllm_flags(spec: TrtllmLaneSpec, host: str, port: int, config: str) -> lis
     return args + list(spec.extra_args)
 
 
-class TrtllmEngine:
+class TrtllmEngine(HttpEngine):
     """Engine implementation for trtllm-serve."""
 
     name = "trtllm"
+    metrics_path = "/prometheus/metrics"
     metrics_prefix = "trtllm_"
 
     def binary(self, spec: TrtllmLaneSpec) -> str:
@@ -129,23 +130,11 @@ class TrtllmEngine:
     def env(self, spec: TrtllmLaneSpec) -> dict[str, str]:
         return {} if spec.image else dict(spec.env)
 
-    def base_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/v1"
-
-    def health_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/health"
-
-    def metrics_url(self, spec: LaneSpec, port: int) -> str | None:
-        return f"http://{spec.host}:{port}/prometheus/metrics"
-
     def model_id(self, spec: LaneSpec) -> str:
         return spec.served_name or spec.model
 
     def stop_argv(self, spec: TrtllmLaneSpec) -> list[str] | None:
         return docker_stop_argv(spec) if spec.image else None
-
-    def served_ctx(self, spec: LaneSpec) -> int:
-        return spec.ctx
 
     def memory_estimate(self, spec: TrtllmLaneSpec):
         return estimate_for(spec, "trtllm")

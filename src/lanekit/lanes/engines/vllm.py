@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from lanekit.errors import ConfigError
-from lanekit.lanes.engine import register_engine
+from lanekit.lanes.engine import HttpEngine, register_engine
 from lanekit.lanes.engines._common import estimate_for, find_executable, json_arg
 from lanekit.lanes.spec import LaneSpec, register_spec
 
@@ -144,7 +144,7 @@ def default_python() -> str:
     return str(py) if py.is_file() else sys.executable
 
 
-class VllmEngine:
+class VllmEngine(HttpEngine):
     """Engine implementation for a bare vLLM server."""
 
     name = "vllm"
@@ -164,34 +164,21 @@ class VllmEngine:
             head = [self.binary(spec), "serve", spec.model]
         return head + server_flags(spec, spec.host, port)
 
-    def env(self, spec: LaneSpec) -> dict[str, str]:
-        return dict(spec.env)
-
-    def base_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/v1"
-
-    def health_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/health"
-
-    def metrics_url(self, spec: LaneSpec, port: int) -> str | None:
-        return f"http://{spec.host}:{port}/metrics"
-
     def model_id(self, spec: LaneSpec) -> str:
         return vllm_model_id(spec)
 
-    def stop_argv(self, spec: LaneSpec) -> list[str] | None:
-        return None
-
-    def served_ctx(self, spec: LaneSpec) -> int:
-        return spec.ctx
-
     def memory_estimate(self, spec: VllmOptions):
-        pool = None
-        if spec.gpu_memory_utilization is not None:
-            from lanekit.lanes.guard import memory_pool
+        return vllm_memory_estimate(spec)
 
-            pool = memory_pool().total_bytes
-        return estimate_for(spec, "vllm", gpu_memory_utilization=spec.gpu_memory_utilization, pool_bytes=pool)
+
+def vllm_memory_estimate(spec: VllmOptions):
+    """vLLM reserves gpu_memory_utilization × the pool when set; otherwise weights + KV + overhead."""
+    pool = None
+    if spec.gpu_memory_utilization is not None:
+        from lanekit.lanes.guard import memory_pool
+
+        pool = memory_pool().total_bytes
+    return estimate_for(spec, "vllm", gpu_memory_utilization=spec.gpu_memory_utilization, pool_bytes=pool)
 
 
 register_engine(VllmEngine())

@@ -12,15 +12,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from lanekit.lanes.engine import register_engine
+from lanekit.lanes.engine import HttpEngine, register_engine
 from lanekit.lanes.engines._common import (
     DockerLaneSpec,
     docker_run_argv,
     docker_stop_argv,
-    estimate_for,
     find_docker,
 )
-from lanekit.lanes.engines.vllm import VllmOptions, server_flags, vllm_model_id
+from lanekit.lanes.engines.vllm import VllmOptions, server_flags, vllm_memory_estimate, vllm_model_id
 from lanekit.lanes.spec import LaneSpec, register_spec
 
 DEFAULT_IMAGE = "vllm/vllm-openai:latest"
@@ -49,7 +48,7 @@ def container_model(spec: LaneSpec) -> tuple[str, list[str]]:
     return spec.model, []
 
 
-class VllmDockerEngine:
+class VllmDockerEngine(HttpEngine):
     """Engine implementation for vLLM under docker."""
 
     name = "vllm-docker"
@@ -68,31 +67,14 @@ class VllmDockerEngine:
     def env(self, spec: LaneSpec) -> dict[str, str]:
         return {}  # the container's variables travel as `-e` flags in argv
 
-    def base_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/v1"
-
-    def health_url(self, spec: LaneSpec, port: int) -> str:
-        return f"http://{spec.host}:{port}/health"
-
-    def metrics_url(self, spec: LaneSpec, port: int) -> str | None:
-        return f"http://{spec.host}:{port}/metrics"
-
     def model_id(self, spec: LaneSpec) -> str:
         return vllm_model_id(spec)
 
     def stop_argv(self, spec: VllmDockerLaneSpec) -> list[str] | None:
         return docker_stop_argv(spec)
 
-    def served_ctx(self, spec: LaneSpec) -> int:
-        return spec.ctx
-
     def memory_estimate(self, spec: VllmDockerLaneSpec):
-        pool = None
-        if spec.gpu_memory_utilization is not None:
-            from lanekit.lanes.guard import memory_pool
-
-            pool = memory_pool().total_bytes
-        return estimate_for(spec, "vllm", gpu_memory_utilization=spec.gpu_memory_utilization, pool_bytes=pool)
+        return vllm_memory_estimate(spec)
 
 
 register_engine(VllmDockerEngine())
