@@ -4,6 +4,7 @@ Ctrl-C, and the generated launch script started by hand. The full default plan (
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -96,27 +97,34 @@ def test_bakeoff_ranks_reports_failures_and_writes_profile(llama_server, tmp_pat
                 time.sleep(0.2)
         assert ok, "launch script did not bring the lane up"
     finally:
-        import os
-
         os.killpg(launched.pid, signal.SIGKILL)
         launched.wait()
 
 
-@pytest.mark.slow  # once under heavy machine load the rerun reported no resumed lanes; see the issue note
 def test_interrupted_bakeoff_resumes_skipping_finished_lanes(llama_server, tmp_path):
     second = dict(SMOL, name="smol-b")
     plan_path = _plan(tmp_path, [SMOL, second])
-    env = {**__import__("os").environ, "LANEKIT_HOME": str(tmp_path / "home")}
+    env = {**os.environ, "LANEKIT_HOME": str(tmp_path / "home")}
     cmd = [sys.executable, "-m", "lanekit.cli.main", "bakeoff", str(plan_path), "--out", str(tmp_path / "p"),
            "--agent", "none"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = Store(tmp_path / "home" / "results.sqlite")
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
+    # Interrupt only once the first lane is done and the second is mid-bench. (The loop used to
+    # fall through silently at its deadline: under heavy load the signal then landed while the
+    # first lane was still running, and the rerun rightly resumed nothing.)
+    deadline, reached = time.monotonic() + 900, False
+    while not reached and time.monotonic() < deadline and proc.poll() is None:
         runs = store.list_runs()
-        if runs and any(s["lane"] == "smol-b" and s["step"] == "bench" for s in store.lane_steps(runs[0]["run_id"])):
-            break
+        steps = store.lane_steps(runs[0]["run_id"]) if runs else []
+        reached = any(s["lane"] == "smol" and s["step"] == "done" for s in steps) and any(
+            s["lane"] == "smol-b" and s["step"] == "bench" for s in steps)
         time.sleep(0.3)
+    if not reached:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+        pytest.fail(f"the first run never reached smol-b's bench (exit {proc.returncode}); steps: "
+                    f"{store.lane_steps(store.list_runs()[0]['run_id']) if store.list_runs() else None}")
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130

@@ -269,3 +269,18 @@ def test_varied_calls_are_not_a_loop():
     summary = score_runs([stuck] * 2 + [good_run()] * 2, BATTERY).summary
     assert summary["looping_runs"] == 2 and summary["turn_limited_runs"] == 0
     assert summary["verdict"] == "capped" and "loops" in summary["verdict_reason"]
+
+
+@pytest.mark.parametrize("looping, hint", [(2, "loops"), (1, "raise --task-timeout")])
+def test_the_capped_hint_blames_looping_only_when_half_the_timeouts_loop(looping, hint):
+    verdict, reason = battery_verdict(8, 4, 0, turn_limited=1, looping=looping)
+    assert verdict == "capped" and hint in reason
+    assert f"{looping} repeating one identical call" in reason
+
+
+def test_a_loop_that_finished_is_not_counted_as_looping():
+    # three identical calls, then an answer: a repeat streak, but the run ended on its own
+    retried = run([turn(i, calls=[call()]) for i in range(3)] + [turn(3, "the phrase is x")])
+    s = score_run(retried, TASK)
+    assert s.repeat_streak == 3 and s.outcome != "timeout"
+    assert score_runs([retried], BATTERY).summary["looping_runs"] == 0
