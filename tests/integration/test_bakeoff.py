@@ -126,8 +126,10 @@ def test_interrupted_bakeoff_resumes_skipping_finished_lanes(llama_server, tmp_p
         pytest.fail(f"the first run never reached smol-b's bench (exit {proc.returncode}); steps: "
                     f"{store.lane_steps(store.list_runs()[0]['run_id']) if store.list_runs() else None}")
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
+    # stderr is not a terminal here: progress comes as one line per finished step
+    assert "smol: down ok" in err and "smol-b: up ok" in err, err[-2000:]
     from lanekit.lanes.registry import lanekit_processes
 
     assert not [p for p in lanekit_processes() if p.environ().get("LANEKIT_HOME") == env["LANEKIT_HOME"]]
@@ -139,6 +141,7 @@ def test_interrupted_bakeoff_resumes_skipping_finished_lanes(llama_server, tmp_p
     result = json.loads(rerun.stdout)
     assert result["run_id"] == run_id
     assert result["resumed_lanes"] == ["smol"], (result["resumed_lanes"], store.lane_steps(run_id))
+    assert "smol: finished in the interrupted run, skipped" in rerun.stderr
     assert {x["name"] for x in result["lanes"]} == {"smol", "smol-b"}
     assert all(x["decode_tok_s"] for x in result["lanes"])
 

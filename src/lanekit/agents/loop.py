@@ -3,7 +3,7 @@
 Public entry points:
     run_task(task, *, base_url, model, ...) -> AgentRun
     run_battery(base_url, model, battery, *, repeats=1, max_turns=8, task_timeout_s=120,
-                max_tokens=512, progress=None, transport=None) -> list[AgentRun]
+                max_tokens=512, progress=None, transport=None, temperature=None) -> list[AgentRun]
 
 The loop is deliberately plain: send the conversation, execute any structured tool calls in a
 jailed workspace, stop at a text answer, the turn limit or the per-task deadline. It never
@@ -77,8 +77,13 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
              max_turns: int = 8, task_timeout_s: float = 120, max_tokens: int = 512,
              client: httpx.Client | None = None, transport: httpx.BaseTransport | None = None,
              api_key: str | None = None, system_prompt: str = SYSTEM_PROMPT,
+             temperature: float | None = None,
              clock: Callable[[], int] = time.monotonic_ns) -> AgentRun:
-    """Drive `model` through one task and return its full trace (never raises for model faults)."""
+    """Drive `model` through one task and return its full trace (never raises for model faults).
+
+    `temperature` None sends no sampling parameters, so the lane's own defaults apply, as they do
+    for Hermes and other harnesses that send none (serve the model card's sampling on the lane).
+    """
     own_client = client is None
     if client is None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -91,6 +96,7 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
                    base_url=base_url, battery=battery.ref if battery else None,
                    battery_sha256=battery.sha256 if battery else None, prompt=task.prompt,
                    tool_schemas=TOOL_SCHEMAS, started_at=time.time())
+    run.notes.append("sampling: the lane's defaults" if temperature is None else f"sampling: temperature {temperature:g}")
     url = chat_url(base_url)
     start = clock()
     deadline = start + int(task_timeout_s * 1e9)
@@ -101,7 +107,9 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
                 run.stop_reason = "timeout"
                 break
             body = {"model": model, "messages": messages, "tools": TOOL_SPECS, "tool_choice": "auto",
-                    "max_tokens": max_tokens, "temperature": 0, "stream": False}
+                    "max_tokens": max_tokens, "stream": False}
+            if temperature is not None:
+                body["temperature"] = temperature
             t0 = clock()
             try:
                 resp = client.post(url, json=body, timeout=httpx.Timeout(remaining_s, connect=min(10.0, remaining_s)))
@@ -157,7 +165,8 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
 
 def run_battery(base_url: str, model: str, battery: Battery, *, repeats: int = 1, max_turns: int = 8,
                 task_timeout_s: float = 120, max_tokens: int = 512, progress: Progress | None = None,
-                transport: httpx.BaseTransport | None = None, api_key: str | None = None) -> list[AgentRun]:
+                transport: httpx.BaseTransport | None = None, api_key: str | None = None,
+                temperature: float | None = None) -> list[AgentRun]:
     """Every task `repeats` times (task-major order) through the built-in loop.
 
     `progress(done, total, run)` is called after each run. Runs that fail are recorded, not raised.
@@ -172,7 +181,7 @@ def run_battery(base_url: str, model: str, battery: Battery, *, repeats: int = 1
             for rep in range(repeats):
                 run = run_task(task, base_url=base_url, model=model, battery=battery, repeat=rep,
                                max_turns=max_turns, task_timeout_s=task_timeout_s, max_tokens=max_tokens,
-                               client=client)
+                               client=client, temperature=temperature)
                 runs.append(run)
                 if progress is not None:
                     progress(len(runs), total, run)

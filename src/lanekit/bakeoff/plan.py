@@ -54,6 +54,7 @@ class EvalCfg(_Strict):
     max_turns: int = Field(6, ge=1)
     task_timeout_s: float = Field(180.0, gt=0)
     max_tokens: int = Field(512, ge=16)
+    temperature: float | None = Field(None, ge=0, le=5)  # None: the lane's sampling, as agents get it
     skip_on_doctor_fail: bool = False
 
 

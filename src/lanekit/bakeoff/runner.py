@@ -56,6 +56,36 @@ class _Steps:
         self.store.set_lane_step(self.run_id, self.lane, self.current, status, detail)
         if self.progress is not None:
             self.progress.advance(self.task)
+            if isinstance(self.progress, _LineProgress):
+                self.progress.line(f"{self.lane}: {self.current} {status} ({detail['elapsed_s']:.1f} s)")
+
+
+class _LineProgress:
+    """The progress view when stderr is not a terminal (a log file, `| tee`, CI): one plain line
+    per finished step, with the run's elapsed time, instead of a live bar nobody sees."""
+
+    def __init__(self, console, total: int) -> None:
+        self.console, self.total, self.done, self.t0 = console, total, 0, time.monotonic()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def add_task(self, _description: str, total: int) -> int:
+        self.total = total
+        return 0
+
+    def update(self, _task, description: str) -> None:
+        return None
+
+    def advance(self, _task, n: int = 1) -> None:
+        self.done += n
+
+    def line(self, text: str) -> None:
+        m, sec = divmod(int(time.monotonic() - self.t0), 60)
+        self.console.print(f"[{m:02d}:{sec:02d}] {self.done}/{self.total} {text}", markup=False, highlight=False)
 
 
 def _lane_result_base(spec: LaneSpec) -> dict[str, Any]:
@@ -103,7 +133,7 @@ def _eval(lane: Lane, plan: BakeoffPlan, agent: str, steps: _Steps, result: dict
                                   repeats=cfg.repeats)
     else:
         runs = run_battery(lane.base_url, lane.model_id, battery, repeats=cfg.repeats, max_turns=cfg.max_turns,
-                           task_timeout_s=cfg.task_timeout_s, max_tokens=cfg.max_tokens)
+                           task_timeout_s=cfg.task_timeout_s, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
     for run in runs:
         steps.store.add_sample(steps.run_id, lane.spec.name, "agent_run", run.model_dump(mode="json"))
     score = score_runs(runs, battery)
@@ -232,14 +262,21 @@ def run_bakeoff(plan: BakeoffPlan, *, out_dir: str | Path = "lanekit-profile", a
         run_id = store.new_run("bakeoff", {"plan_digest": digest, "plan": plan.model_dump(mode="json"),
                                            "agent": agent, "hardware": hw})
     t0 = time.monotonic()
-    progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                        TimeElapsedColumn(), console=console, transient=False) if console is not None else None
+    progress = None
+    if console is not None and console.is_terminal:
+        progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                            TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,
+                            transient=False)
+    elif console is not None:
+        progress = _LineProgress(console, len(specs) * len(STEPS))
     with progress if progress is not None else nullcontext():
         overall = progress.add_task("bakeoff", total=len(specs) * len(STEPS)) if progress else None
         for spec in specs:
             if spec.name in resumed:
                 if progress:
                     progress.advance(overall, len(STEPS))
+                    if isinstance(progress, _LineProgress):
+                        progress.line(f"{spec.name}: finished in the interrupted run, skipped")
                 continue
             try:
                 run_lane(spec, plan, store, run_id, agent=agent, hw=hw, progress=progress, task=overall)

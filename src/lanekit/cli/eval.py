@@ -49,6 +49,9 @@ def register(app: typer.Typer) -> None:
         task_timeout: float | None = typer.Option(None, "--task-timeout", min=1,
                                                   help="seconds per task (builtin 120, hermes 900)"),
         max_tokens: int = typer.Option(512, "--max-tokens", min=1, help="output cap per model turn"),
+        temperature: float | None = typer.Option(None, "--temperature", min=0, max=5,
+                                                 help="builtin: send this temperature (0 for greedy); default: "
+                                                      "send none, so the lane's own sampling applies"),
         served_ctx: int | None = typer.Option(None, "--served-ctx", min=1,
                                               help="hermes: the lane's per-request context (default: asked from the lane)"),
         claim_ctx: int | None = typer.Option(None, "--hermes-claim-ctx", min=1,
@@ -84,7 +87,8 @@ def register(app: typer.Typer) -> None:
                                       log=lambda m: err_console.print(m, highlight=False))
         else:
             runs = run_battery(base_url, model_id, bat, repeats=repeats, max_turns=max_turns,
-                               task_timeout_s=task_timeout or 120, max_tokens=max_tokens, progress=progress)
+                               task_timeout_s=task_timeout or 120, max_tokens=max_tokens, progress=progress,
+                               temperature=temperature)
         result = score_runs(runs, bat)
         result.summary.update(agent=agent, model=model_id, base_url=base_url, lane=lane_name)
         if save_runs:

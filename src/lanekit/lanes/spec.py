@@ -18,6 +18,25 @@ from lanekit.errors import ConfigError
 KV_DTYPES = ("f16", "bf16", "f32", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "fp8", "auto")
 
 
+class Sampling(BaseModel):
+    """The lane's default sampling: what every request that sends none gets. Agent harnesses
+    (Hermes included) send no sampling parameters, so this is what the agent runs with. Serve
+    the model card's recommendation: greedy decoding makes small models repeat one tool call
+    until the turn limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = Field(default=None, ge=0, le=5)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=0)
+    min_p: float | None = Field(default=None, ge=0, le=1)
+    repeat_penalty: float | None = Field(default=None, gt=0, le=5,
+                                         description="llama.cpp --repeat-penalty / vLLM repetition_penalty")
+
+    def values(self) -> dict[str, float | int]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class LaneSpec(BaseModel):
     """Fields every engine understands. `ctx` is the context one request may use (per slot)."""
 
@@ -35,6 +54,7 @@ class LaneSpec(BaseModel):
     kv_dtype: str = "f16"
     max_output_tokens: int | None = Field(default=None, ge=1, description="server-side output cap")
     served_name: str | None = Field(default=None, description="model id the server advertises")
+    sampling: Sampling | None = Field(default=None, description="server-side default sampling (model card's)")
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     warm_timeout_s: float = Field(default=300.0, gt=0)

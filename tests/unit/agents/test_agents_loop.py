@@ -73,12 +73,17 @@ def test_a_good_model_reads_the_fixture_and_answers_correctly():
     assert score.runs[0].outcome == "success" and score.summary["clean_run_rate"] == 1.0
 
 
-def test_request_carries_tools_and_a_deterministic_bounded_generation():
+def test_request_carries_tools_a_bounded_generation_and_no_sampling_of_its_own():
     script = Script(reads_then_answers)
-    run_task(TASK, base_url="http://lane:8080", model="qwen", transport=script.transport, max_tokens=256)
+    run = run_task(TASK, base_url="http://lane:8080", model="qwen", transport=script.transport, max_tokens=256)
     body = script.requests[0]
     assert script.urls[0] == "http://lane:8080/v1/chat/completions"
-    assert body["model"] == "qwen" and body["max_tokens"] == 256 and body["temperature"] == 0
+    # like Hermes, the loop sends no sampling: the lane's own defaults (the model card's) apply
+    assert body["model"] == "qwen" and body["max_tokens"] == 256 and "temperature" not in body
+    assert "sampling: the lane's defaults" in run.notes
+    greedy = Script(reads_then_answers)
+    run = run_task(TASK, base_url="http://lane:8080", model="qwen", transport=greedy.transport, temperature=0)
+    assert all(b["temperature"] == 0 for b in greedy.requests) and "sampling: temperature 0" in run.notes
     assert body["tool_choice"] == "auto" and {t["function"]["name"] for t in body["tools"]} >= {"read_file", "run_shell"}
     assert body["messages"][1] == {"role": "user", "content": TASK.prompt}
 

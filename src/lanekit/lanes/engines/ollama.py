@@ -62,7 +62,8 @@ def is_local_gguf(ref: str) -> bool:
 def modelfile(spec: OllamaLaneSpec) -> str:
     """A Modelfile for a local GGUF that also pins the context (belt and braces with the env)."""
     path = Path(spec.model).expanduser().resolve()
-    return "\n".join([f"FROM {path}", f"PARAMETER num_ctx {spec.ctx}", *spec.modelfile_extra]) + "\n"
+    sampling = [f"PARAMETER {k} {v:g}" for k, v in (spec.sampling.values() if spec.sampling else {}).items()]
+    return "\n".join([f"FROM {path}", f"PARAMETER num_ctx {spec.ctx}", *sampling, *spec.modelfile_extra]) + "\n"
 
 
 class OllamaEngine(HttpEngine):

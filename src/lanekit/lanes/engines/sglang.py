@@ -75,8 +75,14 @@ def sglang_flags(spec: SglangLaneSpec, host: str, port: int) -> list[str]:
                         ("--reasoning-parser", spec.reasoning_parser), ("--chat-template", spec.chat_template)):
         if value is not None:
             args += [flag, str(value)]
+    preferred: dict[str, float | int] = {}
     if spec.max_output_tokens:
-        args += ["--preferred-sampling-params", json_arg({"max_new_tokens": spec.max_output_tokens})]
+        preferred["max_new_tokens"] = spec.max_output_tokens
+    if spec.sampling:
+        preferred.update({"repetition_penalty" if k == "repeat_penalty" else k: v
+                          for k, v in spec.sampling.values().items()})
+    if preferred:
+        args += ["--preferred-sampling-params", json_arg(preferred)]
     if spec.enable_metrics:
         args.append("--enable-metrics")
     if spec.disable_radix_cache:

@@ -53,6 +53,13 @@ class TrtllmLaneSpec(DockerLaneSpec):
             raise ValueError(f"kv_dtype {self.kv_dtype!r}: TensorRT-LLM takes {', '.join(TRTLLM_KV_DTYPES)}")
         return self
 
+    @model_validator(mode="after")
+    def _no_server_sampling(self):
+        if self.sampling is not None:
+            raise ValueError("sampling: TRT-LLM lanes take no server-side default sampling here; "
+                             "set it in the agent's requests instead (remove `sampling:`)")
+        return self
+
 
 register_spec("trtllm", TrtllmLaneSpec)
 

@@ -70,6 +70,10 @@ class VllmLaneSpec(VllmOptions):
 register_spec("vllm", VllmLaneSpec)
 
 
+VLLM_SAMPLING_KEYS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "min_p": "min_p",
+                      "repeat_penalty": "repetition_penalty"}
+
+
 def server_flags(spec: VllmOptions, host: str, port: int) -> list[str]:
     """Every flag after the model, in one fixed order (tests compare whole command lines)."""
     args = ["--host", host, "--port", str(port), "--served-model-name", vllm_model_id(spec),
@@ -108,8 +112,13 @@ def server_flags(spec: VllmOptions, host: str, port: int) -> list[str]:
         args += ["--hf-overrides", json_arg(spec.hf_overrides)]
     if spec.speculative_config:
         args += ["--speculative-config", json_arg(spec.speculative_config)]
+    overrides: dict[str, float | int] = {}
     if spec.max_output_tokens:
-        args += ["--override-generation-config", json_arg({"max_new_tokens": spec.max_output_tokens})]
+        overrides["max_new_tokens"] = spec.max_output_tokens
+    if spec.sampling:
+        overrides.update({VLLM_SAMPLING_KEYS[k]: v for k, v in spec.sampling.values().items()})
+    if overrides:
+        args += ["--override-generation-config", json_arg(overrides)]
     if spec.enforce_eager:
         args.append("--enforce-eager")
     if spec.async_scheduling:

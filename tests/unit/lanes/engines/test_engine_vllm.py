@@ -119,3 +119,23 @@ def test_docker_mounts_a_local_checkpoint_read_only(tmp_path):
     assert f"{ckpt}:/models/smol-hf:ro" in argv
     assert "--network" in argv and "-p" not in argv and "--gpus" not in argv
     assert argv[argv.index("vllm/vllm-openai:latest") + 1] == "/models/smol-hf"
+
+
+def test_sampling_and_the_output_cap_share_one_generation_config_override():
+    import json
+
+    from lanekit.lanes.engines.vllm import server_flags
+
+    spec = parse_lane({"name": "v", "engine": "vllm", "model": "Qwen/Qwen2.5-Coder-1.5B-Instruct",
+                       "max_output_tokens": 512, "sampling": {"temperature": 0.7, "repeat_penalty": 1.05}})
+    flags = server_flags(spec, "127.0.0.1", 8000)
+    assert flags.count("--override-generation-config") == 1
+    assert json.loads(flags[flags.index("--override-generation-config") + 1]) == {
+        "max_new_tokens": 512, "temperature": 0.7, "repetition_penalty": 1.05}
+
+
+def test_engines_without_server_sampling_refuse_it_by_name():
+    from lanekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sampling: NIM"):
+        parse_lane({"name": "n", "engine": "nim", "model": "m", "image": "i", "sampling": {"temperature": 0.7}})
