@@ -71,7 +71,9 @@ def test_hermes_battery_on_the_qwen_lane_is_parsed_and_scored(hermes_exe, llama_
     battery = _battery()
     spec = parse_lane({"name": "it-hermes-qwen", "engine": "llamacpp", "model": "qwen2.5-coder-1.5b",
                        "ctx": 65536, "parallel": 1, "threads": 2, "max_output_tokens": 512,
-                       "chat_template_file": "qwen2.5-coder-tools", "extra_args": YARN_64K})
+                       "chat_template_file": "qwen2.5-coder-tools", "extra_args": YARN_64K,
+                       # the model card's sampling: Hermes sends none, so the lane's defaults apply
+                       "sampling": {"temperature": 0.7, "top_p": 0.8, "top_k": 20, "repeat_penalty": 1.1}})
     with serve_lane(spec) as lane:
         served = probe_served_ctx(lane.base_url)
         assert served is not None and served >= MIN_CONTEXT

@@ -148,15 +148,34 @@ def test_interrupted_bakeoff_resumes_skipping_finished_lanes(llama_server, tmp_p
 
 @pytest.mark.slow
 def test_default_plan_end_to_end(llama_server, qwen_path, tmp_path):
-    """The embedded default story: SmolLM2 disqualified, stock Qwen names the template fix, fixed Qwen recommended."""
+    """The embedded default story: SmolLM2 disqualified by the doctor, stock Qwen's calls land in
+    the text and the doctor names the template fix, fixed Qwen makes structured calls. Whether the
+    fixed lane is recommended is measured, not assumed: the 1.5B model is sampled (its model
+    card's settings) and a single fumbled run out of eight disqualifies it."""
     out = tmp_path / "profile"
     t0 = time.monotonic()
     result = run_bakeoff(load_plan(None), out_dir=out, store=Store(tmp_path / "r.sqlite"), resume=False)
     elapsed = time.monotonic() - t0
-    print(f"default bakeoff took {elapsed / 60:.1f} min")
+    print(f"default bakeoff took {elapsed / 60:.1f} min; {result.verdict}")
     lanes = {x["name"]: x for x in result.lanes}
-    assert not lanes["smollm2-135m"]["eligible"]
-    assert not lanes["qwen-coder-stock"]["eligible"]
-    assert any("qwen2.5-coder-tools" in (f or "") for f in lanes["qwen-coder-stock"].get("doctor_fixes", []))
-    assert result.recommended == "qwen-coder-fixed"
-    assert (out / "hermes" / "config.yaml").is_file()
+    for x in result.lanes:
+        print(" ", x["name"], x.get("decode_tok_s"), x.get("format_error_rate"), x.get("clean_run_rate"),
+              x.get("task_success_rate"), x.get("ineligible_reasons"))
+    assert all(x["failed_step"] is None and x["teardown"]["verified"] for x in result.lanes)
+    assert not lanes["smollm2-135m"]["eligible"] and lanes["smollm2-135m"]["doctor_verdict"] == "fail"
+    stock, fixed = lanes["qwen-coder-stock"], lanes["qwen-coder-fixed"]
+    assert not stock["eligible"] and stock["eval"]["error_counts"]["call_in_content"] >= 4
+    assert any("qwen2.5-coder-tools" in (f or "") for f in stock.get("doctor_fixes", []))
+    assert fixed["doctor_verdict"] == "pass" and fixed["eval"]["tool_calls"] >= 4
+    assert fixed["eval"]["error_counts"]["call_in_content"] == 0
+    assert fixed["clean_run_rate"] > stock["clean_run_rate"]
+    if result.recommended is None:
+        assert "No lane is eligible" in result.verdict and fixed["ineligible_reasons"]
+        assert "No lane was eligible" in (out / "hermes" / "README.md").read_text()
+    else:
+        assert result.recommended == "qwen-coder-fixed"
+        cfg = yaml.safe_load((out / "hermes" / "config.yaml").read_text())
+        assert cfg["model"]["context_length"] == cfg["auxiliary"]["compression"]["context_length"] == 65536
+    readme = (out / "README.md").read_text()
+    assert all(f"| {name} |" in readme for name in lanes)
+    assert {p.name for p in (out / "plots").iterdir()} >= {"tok_s.png", "sweep.png", "sustained.png"}

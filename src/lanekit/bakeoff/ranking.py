@@ -42,11 +42,15 @@ def eligibility(lane: dict[str, Any], cfg: RankingCfg) -> tuple[bool, list[str]]
         if fer is None:
             reasons.append("format-error rate not measured")
         elif fer > cfg.max_format_error_rate:
-            reasons.append(f"format-error rate {fer:.0%} > {cfg.max_format_error_rate:.0%}")
+            counts = (lane.get("eval") or {}).get("error_counts") or {}
+            what = ", ".join(f"{cls} ×{n}" for cls, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n)
+            reasons.append(f"format-error rate {fer:.0%} > {cfg.max_format_error_rate:.0%}" + (f" ({what})" if what else ""))
         if crr is None:
             reasons.append("clean-run rate not measured")
         elif crr < cfg.min_clean_run_rate:
-            reasons.append(f"clean-run rate {crr:.0%} < {cfg.min_clean_run_rate:.0%}")
+            unclean = lane.get("unclean_runs") or []
+            what = ", ".join(f"{r['task']}: {r['why']}" for r in unclean[:4]) + (" …" if len(unclean) > 4 else "")
+            reasons.append(f"clean-run rate {crr:.0%} < {cfg.min_clean_run_rate:.0%}" + (f" ({what})" if what else ""))
     if _num(lane.get("decode_tok_s")) is None:
         reasons.append("no single-stream speed measured")
     return (not reasons), reasons
@@ -72,7 +76,7 @@ def verdict_line(ranked: list[dict[str, Any]]) -> str:
     """One plain sentence: the recommended lane, or that none is eligible and why."""
     best = next((x for x in ranked if x.get("recommended")), None)
     if best is None:
-        return ("No lane is eligible: every lane failed a reliability gate (see the reasons column); "
+        return ("No lane is eligible: every lane failed a gate (reasons listed per lane); "
                 "nothing is recommended.")
     return (f"Recommended: {best['name']} — {best.get('decode_tok_s', 0):.1f} tok/s single-stream, "
             f"format-error rate {best.get('format_error_rate', 0):.0%}, clean-run rate {best.get('clean_run_rate', 0):.0%}.")

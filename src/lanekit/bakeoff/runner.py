@@ -138,12 +138,25 @@ def _eval(lane: Lane, plan: BakeoffPlan, agent: str, steps: _Steps, result: dict
         steps.store.add_sample(steps.run_id, lane.spec.name, "agent_run", run.model_dump(mode="json"))
     score = score_runs(runs, battery)
     summary = dict(score.summary)
+    result["unclean_runs"] = [{"task": r.task_id or r.id, "why": _why_unclean(r)} for r in score.runs if not r.clean]
     result["eval"] = summary
     result["agent"] = agent
     for key in ("format_error_rate", "clean_run_rate", "finished_rate", "task_success_rate", "tool_calls_per_run"):
         result[key] = summary.get(key)
     result["battery_sha256"] = getattr(battery, "sha256", None)
     result["n_agent_runs"] = len(runs)
+
+
+def _why_unclean(score) -> str:
+    """A few words on why one run is not clean: its stop, or its most frequent error class."""
+    if score.errors:
+        from collections import Counter
+
+        cls, n = Counter(e.cls for e in score.errors).most_common(1)[0]
+        return f"{cls}" + (f" ×{n}" if n > 1 else "")
+    return {"max_turns": "turn limit (looping)" if score.repeat_streak >= 3 else "turn limit",
+            "timeout": "time limit", "error": "harness error", "empty": "empty reply"}.get(score.stop_reason or "",
+                                                                                         score.stop_reason or score.outcome)
 
 
 def run_lane(spec: LaneSpec, plan: BakeoffPlan, store, run_id: str, *, agent: str, hw, progress=None,

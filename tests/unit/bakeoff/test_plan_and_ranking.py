@@ -73,3 +73,13 @@ def test_no_eligible_lane_is_said_plainly():
 def test_thresholds_are_configurable():
     cfg = RankingCfg(max_format_error_rate=0.2, min_clean_run_rate=0.5)
     assert eligibility(_lane("a", 10, fer=0.1, crr=0.8), cfg)[0]
+
+
+def test_reasons_say_which_errors_and_which_runs():
+    lane = _lane("qwen", 17.4, fer=0.61, crr=0.875,
+                 eval={"error_counts": {"truncated": 20, "unknown_tool": 0, "call_in_content": 1}},
+                 unclean_runs=[{"task": "find_then_read", "why": "truncated ×20"}])
+    ok, reasons = eligibility(lane, RankingCfg())
+    assert not ok
+    assert reasons[0] == "format-error rate 61% > 0% (truncated ×20, call_in_content ×1)"
+    assert reasons[1] == "clean-run rate 88% < 100% (find_then_read: truncated ×20)"

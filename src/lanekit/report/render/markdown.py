@@ -88,7 +88,7 @@ def render_readme(run: dict[str, Any], lanes: list[dict[str, Any]], plots: list[
              lane_table(lanes), "",
              "tok/s: median single-stream decode (client-measured, streaming). TTFT: median time to first token. "
              "% of roofline: measured ÷ (bandwidth ÷ bytes of active weights read per token). "
-             "format-error: malformed tool-call attempts ÷ attempts. clean-run: runs with zero format errors. "
+             "format-error: failed tool-call attempts ÷ attempts (malformed, unknown tool, schema violation, call written in the text, cut off at the output cap, call owed but not made). clean-run: runs that finished on an answer with no error of any class. task success: finished and the answer checks pass. "
              "✗ = disqualified (reasons below).", ""]
     lines += _why_section(lanes) + [""]
     for name in plots:
