@@ -21,8 +21,7 @@ KV_DTYPES = ("f16", "bf16", "f32", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_
 class Sampling(BaseModel):
     """The lane's default sampling: what every request that sends none gets. Agent harnesses
     (Hermes included) send no sampling parameters, so this is what the agent runs with. Serve
-    the model card's recommendation: greedy decoding makes small models repeat one tool call
-    until the turn limit."""
+    the model card's recommendation, so a benchmark sees what the agent will get."""
 
     model_config = ConfigDict(extra="forbid")
 
