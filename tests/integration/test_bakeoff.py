@@ -3,6 +3,7 @@ Ctrl-C, and the generated launch script started by hand. The full default plan (
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -83,22 +84,49 @@ def test_bakeoff_ranks_reports_failures_and_writes_profile(llama_server, tmp_pat
     assert proc.returncode == 2 and "no run" in proc.stderr
 
     # the generated launch script starts the lane by hand
-    script = out / "launch" / "smol.sh"
-    port = 18931
-    launched = subprocess.Popen(["bash", str(script)], env={**__import__("os").environ, "PORT": str(port)},
+    with _launched(out / "launch" / "smol.sh", 18931) as base:
+        assert httpx.get(f"{base}/health", timeout=5).status_code == 200
+
+
+@contextlib.contextmanager
+def _launched(script: Path, port: int):
+    """Run a generated launch script by hand (PORT overridden) until the lane answers /health."""
+    launched = subprocess.Popen(["bash", str(script)], env={**os.environ, "PORT": str(port)},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        ok = False
-        while time.monotonic() < deadline and not ok:
+        deadline, ok = time.monotonic() + 60, False
+        while time.monotonic() < deadline and not ok and launched.poll() is None:
             try:
                 ok = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
             except httpx.HTTPError:
                 time.sleep(0.2)
-        assert ok, "launch script did not bring the lane up"
+        assert ok, f"launch script did not bring the lane up (exit {launched.poll()})"
+        yield f"http://127.0.0.1:{port}"
     finally:
         os.killpg(launched.pid, signal.SIGKILL)
         launched.wait()
+
+
+def test_the_recommended_lanes_launch_script_and_hermes_config_agree(llama_server, tmp_path):
+    """A recommended lane's profile: its launch script serves the model Hermes' config names."""
+    doc = yaml.safe_load(_plan(tmp_path, [SMOL]).read_text())
+    # SmolLM2 cannot call tools, so only thresholds opened wide let it be recommended
+    doc["ranking"] = {"require_doctor_pass": False, "max_format_error_rate": 1.0, "min_clean_run_rate": 0.0}
+    doc["bench"] = {"single": {"samples": 1, "max_tokens": 16, "warmup": 0}, "sustained": None, "sweep": None}
+    (tmp_path / "open.yaml").write_text(yaml.safe_dump(doc))
+    out = tmp_path / "profile"
+    result = run_bakeoff(load_plan(tmp_path / "open.yaml"), out_dir=out, store=Store(tmp_path / "r.sqlite"),
+                         resume=False)
+    assert result.recommended == "smol" and result.verdict.startswith("Recommended: smol")
+    config_text = (out / "hermes" / "config.yaml").read_text()
+    cfg = yaml.safe_load(config_text)
+    assert cfg["model"]["context_length"] == cfg["auxiliary"]["compression"]["context_length"] == 2048
+    assert "WARNING" in config_text and "64K" in config_text  # 2,048 served: Hermes would refuse it
+    port = httpx.URL(cfg["model"]["base_url"]).port
+    with _launched(out / "launch" / "smol.sh", port) as base:
+        assert cfg["model"]["base_url"] == f"{base}/v1"
+        served = [m["id"] for m in httpx.get(f"{base}/v1/models", timeout=5).json()["data"]]
+        assert cfg["model"]["default"] in served
 
 
 def test_interrupted_bakeoff_resumes_skipping_finished_lanes(llama_server, tmp_path):
