@@ -128,9 +128,12 @@ def _eval(lane: Lane, plan: BakeoffPlan, agent: str, steps: _Steps, result: dict
     cfg = plan.eval
     if agent == "hermes":
         from lanekit.agents import run_battery_hermes
+        from lanekit.agents.hermes import probe_served_ctx
 
-        runs = run_battery_hermes(lane.base_url, lane.model_id, battery, served_ctx=lane.engine.served_ctx(lane.spec),
-                                  repeats=cfg.repeats)
+        # what the server reports beats the spec: llama-server caps a slot at the training context
+        served = probe_served_ctx(lane.base_url) or lane.engine.served_ctx(lane.spec)
+        runs = run_battery_hermes(lane.base_url, lane.model_id, battery, served_ctx=served, repeats=cfg.repeats,
+                                  task_timeout_s=cfg.task_timeout_s, max_tokens=cfg.max_tokens)
     else:
         runs = run_battery(lane.base_url, lane.model_id, battery, repeats=cfg.repeats, max_turns=cfg.max_turns,
                            task_timeout_s=cfg.task_timeout_s, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
