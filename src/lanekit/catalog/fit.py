@@ -99,11 +99,13 @@ def engine_quant(quant: str | None, engine: str) -> str | None:
 
 def fit_model(shape: ModelShape, hw: HardwareProfile, *, ctx: int | None = None, parallel: int = 1,
               kv_dtype: str = "f16", engine: str | None = None, quant: str | None = None,
-              gpu_memory_utilization: float | None = None, batch: int | None = None) -> FitReport:
+              gpu_memory_utilization: float | None = None, batch: int | None = None,
+              harness: str | None = "hermes") -> FitReport:
     """Size `shape` on `hw`: memory envelope, free memory after, verdict, ceilings, known issues.
 
     `ctx` follows `estimate_memory` (llama.cpp: total -c; vLLM: per sequence); it defaults to
-    the model's native context capped at 65536 per request.
+    the model's native context capped at 65536 per request. `harness` adds that harness' known
+    issues (Hermes: the 64K context floor); None for an agent without such checks.
     """
     quant = quant or shape.quant
     engine = normalize_engine(engine or default_engine(quant, shape))
@@ -124,7 +126,7 @@ def fit_model(shape: ModelShape, hw: HardwareProfile, *, ctx: int | None = None,
     fits = free_after >= 0
     speed = speed_summary(shape, hw, engine, mem.quant, batch=batch or parallel)
     found = issues_for(shape, engine=engine, quant=mem.quant, hardware=hw.key, unified=hw.unified,
-                       harness="hermes" if per_request_ctx < HERMES_MIN_CTX else None)
+                       harness=harness if harness != "hermes" or per_request_ctx < HERMES_MIN_CTX else None)
     if not fits:
         verdict = "does not fit"
     elif any(i.severity == "fail" for i in found):

@@ -35,6 +35,8 @@ def fit(
         None, "--gpu-memory-utilization", min=0.05, max=1.0, help="vLLM/SGLang reservation fraction"),
     catalog: bool = typer.Option(False, "--catalog", help="table of every catalog model x common quant"),
     as_json: bool = typer.Option(False, "--json", help="print the stable JSON object instead of a table"),
+    harness: str = typer.Option("hermes", "--harness", help="agent harness whose known issues apply: hermes "
+                                                            "(64K context floor) or none"),
 ) -> None:
     """Memory envelope (weights, KV, overhead, total, free after), verdict, decode ceiling and
     predicted tok/s, and known issues for one model, or for the whole catalog with --catalog."""
@@ -62,8 +64,10 @@ def fit(
     from lanekit.lanes.embedded import EMBEDDED, model_path
 
     shape = resolve_model(str(model_path(model)) if model in EMBEDDED else model)
+    if harness not in ("hermes", "none"):
+        raise ConfigError(f"--harness: {harness!r} is not one of hermes, none", fix="--harness hermes or --harness none")
     report = fit_model(shape, profile, ctx=ctx, parallel=parallel, kv_dtype=kv_dtype, engine=engine, quant=quant,
-                       gpu_memory_utilization=gpu_memory_utilization)
+                       gpu_memory_utilization=gpu_memory_utilization, harness=None if harness == "none" else harness)
     if as_json:
         from lanekit.cli.output import print_json
 

@@ -111,6 +111,9 @@ def test_fit_flags_hermes_floor_below_64k_per_request() -> None:
     assert "hermes-64k-floor" in {i.id for i in report.issues}
     ok = fit_model(resolve_model("qwen3-32b"), get_profile("gb10"), ctx=131072, parallel=2, quant="Q4_K_M")
     assert "hermes-64k-floor" not in {i.id for i in ok.issues}
+    other = fit_model(resolve_model("qwen3-32b"), get_profile("gb10"), ctx=65536, parallel=2, quant="Q4_K_M",
+                      harness=None)  # an agent without Hermes' floor (`lanekit fit --harness none`)
+    assert "hermes-64k-floor" not in {i.id for i in other.issues}
 
 
 def test_fit_verdicts_on_gb10() -> None:
