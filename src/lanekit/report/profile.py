@@ -35,6 +35,17 @@ def load_ranked_lanes(store, run_id: str) -> tuple[dict[str, Any], list[dict[str
     return run, ranked, verdict_line(ranked)
 
 
+def _copy_chat_template(spec: dict, launch_dir: Path) -> None:
+    """Put a llama.cpp lane's chat template next to its launch script (the script reads it there)."""
+    if spec.get("engine") == "llamacpp" and spec.get("chat_template_file"):
+        import shutil
+
+        from lanekit.lanes.engines.llamacpp import resolve_template
+
+        src = resolve_template(spec["chat_template_file"])
+        shutil.copyfile(src, launch_dir / src.name)
+
+
 def write_profile(store, run_id: str, out_dir: str | Path) -> Path:
     """Render every profile file for `run_id` into `out_dir` (created or refreshed)."""
     from lanekit.report.render.launch import hermes_files, launch_script, systemd_unit
@@ -56,7 +67,8 @@ def write_profile(store, run_id: str, out_dir: str | Path) -> Path:
     for spec in specs:
         script = out / "launch" / f"{spec['name']}.sh"
         try:
-            script.write_text(launch_script(spec))
+            script.write_text(launch_script(spec, template_beside=True))
+            _copy_chat_template(spec, out / "launch")
         except Exception as exc:  # e.g. binary missing on this machine: still write the unit
             script.write_text(f"#!/usr/bin/env bash\necho 'cannot render launch command: {exc}' >&2\nexit 1\n")
         script.chmod(0o755)

@@ -41,3 +41,25 @@ def test_systemd_unit_and_hermes_config(tmp_path):
     assert not warnings
     _, _, warnings = hermes_files(_spec(tmp_path, ctx=8192))
     assert warnings and "64K" in warnings[0]
+
+
+def test_a_profile_launch_script_reads_the_chat_template_beside_it(tmp_path):
+    # the profile copies the template next to the script: the launch directory works when moved
+    from lanekit.report.profile import _copy_chat_template
+
+    spec = _spec(tmp_path, chat_template_file="qwen2.5-coder-tools")
+    moved = tmp_path / "elsewhere" / "launch"
+    moved.mkdir(parents=True)
+    (moved / "lane1.sh").write_text(launch_script(spec, template_beside=True))
+    _copy_chat_template(spec, moved)
+    out = subprocess.run(["bash", str(moved / "lane1.sh")], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin"}, cwd="/")
+    assert out.returncode == 0, out.stderr
+    args = out.stdout.split()
+    assert args[args.index("--chat-template-file") + 1] == str(moved / "qwen2.5-coder-tools.jinja")
+    assert (moved / "qwen2.5-coder-tools.jinja").read_text().startswith("{#- lanekit")
+    # the template can still be overridden, and without `template_beside` the installed file is used
+    out = subprocess.run(["bash", str(moved / "lane1.sh")], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "CHAT_TEMPLATE": "/t.jinja"})
+    assert "/t.jinja" in out.stdout.split()
+    assert "lanes/templates/qwen2.5-coder-tools.jinja" in launch_script(spec)

@@ -117,7 +117,7 @@ def render_readme(run: dict[str, Any], lanes: list[dict[str, Any]], plots: list[
         lines.append("")
     lines += ["## Files", "", "- `manifest.json` — every number, plan, battery and prompt hashes (schema_version).",
               "- `lanes.yaml` — the lane specs (`lanekit up NAME --lanes-file lanes.yaml`).",
-              "- `launch/<lane>.sh`, `launch/lanekit-<lane>.service` — start a lane by hand or under systemd.",
+              "- `launch/<lane>.sh`, `launch/lanekit-<lane>.service` — start a lane by hand or under systemd (chat templates are copied beside the scripts; PORT, HOST, LLAMA_SERVER, MODEL, CHAT_TEMPLATE override).",
               "- `hermes/config.yaml`, `hermes/.env.example` — Hermes Agent on the recommended lane.",
               "- `plots/` — the figures above; `raw/` — every sample, step and agent trace.",
               "- Re-render with `lanekit profile RUN --out DIR`.", ""]
