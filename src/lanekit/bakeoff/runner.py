@@ -157,7 +157,9 @@ def _why_unclean(score) -> str:
 
         cls, n = Counter(e.cls for e in score.errors).most_common(1)[0]
         return f"{cls}" + (f" ×{n}" if n > 1 else "")
-    return {"max_turns": "turn limit (looping)" if score.repeat_streak >= 3 else "turn limit",
+    from lanekit.agents.scoring import LOOP_STREAK
+
+    return {"max_turns": "turn limit (looping)" if score.repeat_streak >= LOOP_STREAK else "turn limit",
             "timeout": "time limit", "error": "harness error", "empty": "empty reply"}.get(score.stop_reason or "",
                                                                                          score.stop_reason or score.outcome)
 

@@ -46,6 +46,8 @@ def fit(
     from lanekit.cli.hw import apply_calibration
     from lanekit.errors import ConfigError
 
+    if harness not in ("hermes", "none"):
+        raise ConfigError(f"--harness: {harness!r} is not one of hermes, none", fix="--harness hermes or --harness none")
     profile = apply_calibration(get_profile(hw))
     if catalog:
         quants = tuple(q.strip() for q in quant.split(",")) if quant else None
@@ -64,8 +66,6 @@ def fit(
     from lanekit.lanes.embedded import EMBEDDED, model_path
 
     shape = resolve_model(str(model_path(model)) if model in EMBEDDED else model)
-    if harness not in ("hermes", "none"):
-        raise ConfigError(f"--harness: {harness!r} is not one of hermes, none", fix="--harness hermes or --harness none")
     report = fit_model(shape, profile, ctx=ctx, parallel=parallel, kv_dtype=kv_dtype, engine=engine, quant=quant,
                        gpu_memory_utilization=gpu_memory_utilization, harness=None if harness == "none" else harness)
     if as_json:

@@ -35,6 +35,10 @@ class Sampling(BaseModel):
     def values(self) -> dict[str, float | int]:
         return {k: v for k, v in self.model_dump().items() if v is not None}
 
+    def hf_values(self) -> dict[str, float | int]:
+        """The set values under HF generation_config names (vLLM, SGLang): `repetition_penalty`."""
+        return {"repetition_penalty" if k == "repeat_penalty" else k: v for k, v in self.values().items()}
+
 
 class LaneSpec(BaseModel):
     """Fields every engine understands. `ctx` is the context one request may use (per slot)."""

@@ -12,9 +12,9 @@ import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from lanekit.errors import EngineNotFound, ModelError
 from lanekit.lanes.spec import LaneSpec
@@ -44,6 +44,15 @@ class DockerLaneSpec(LaneSpec):
                                 description="host variables forwarded by name (values stay out of argv)")
     docker_args: list[str] = Field(default_factory=list, description="extra `docker run` flags")
     docker_binary: str = "docker"
+    # engines whose server takes no default sampling name themselves here; `sampling:` is refused
+    no_server_sampling: ClassVar[str | None] = None
+
+    @model_validator(mode="after")
+    def _refuse_sampling(self):
+        if self.no_server_sampling and self.sampling is not None:
+            raise ValueError(f"sampling: {self.no_server_sampling} lanes take no server-side default sampling "
+                             "here; set it in the agent's requests instead (remove `sampling:`)")
+        return self
 
 
 def container_name(spec: DockerLaneSpec) -> str:

@@ -7,9 +7,9 @@ by name. Health is `/v1/health/ready`, Prometheus metrics are at `/v1/metrics` (
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from lanekit.errors import ModelError
 from lanekit.lanes.engine import HttpEngine, register_engine
@@ -30,6 +30,7 @@ class NimLaneSpec(DockerLaneSpec):
     """A NIM lane: `model` is the id the NIM serves (e.g. nvidia/nvidia-nemotron-nano-9b-v2)."""
 
     engine: Literal["nim"] = "nim"
+    no_server_sampling: ClassVar[str | None] = "NIM"
     nim_cache: str = Field(default="~/.cache/nim", description="host cache for downloaded profiles")
     hf_cache: str | None = None
     pass_env: list[str] = Field(default_factory=lambda: ["NGC_API_KEY"])
@@ -42,13 +43,6 @@ class NimLaneSpec(DockerLaneSpec):
     disable_cuda_graph: bool = False
     passthrough_args: list[str] = Field(default_factory=list, description="NIM_PASSTHROUGH_ARGS for the "
                                                                            "backend engine")
-
-    @model_validator(mode="after")
-    def _no_server_sampling(self):
-        if self.sampling is not None:
-            raise ValueError("sampling: NIM lanes take no server-side default sampling here; "
-                             "set it in the agent's requests instead (remove `sampling:`)")
-        return self
 
 
 register_spec("nim", NimLaneSpec)

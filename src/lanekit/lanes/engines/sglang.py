@@ -79,8 +79,7 @@ def sglang_flags(spec: SglangLaneSpec, host: str, port: int) -> list[str]:
     if spec.max_output_tokens:
         preferred["max_new_tokens"] = spec.max_output_tokens
     if spec.sampling:
-        preferred.update({"repetition_penalty" if k == "repeat_penalty" else k: v
-                          for k, v in spec.sampling.values().items()})
+        preferred.update(spec.sampling.hf_values())
     if preferred:
         args += ["--preferred-sampling-params", json_arg(preferred)]
     if spec.enable_metrics:

@@ -10,7 +10,7 @@ TRT-LLM's own overhead doubles on unified memory.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -34,6 +34,7 @@ class TrtllmLaneSpec(DockerLaneSpec):
     """A trtllm-serve lane; `image` set runs it in that container."""
 
     engine: Literal["trtllm"] = "trtllm"
+    no_server_sampling: ClassVar[str | None] = "TRT-LLM"
     image: str | None = None  # type: ignore[assignment]
     binary: str | None = None
     backend: Literal["pytorch", "tensorrt", "_autodeploy"] = "pytorch"
@@ -51,13 +52,6 @@ class TrtllmLaneSpec(DockerLaneSpec):
     def _trtllm_kv_dtype(self):
         if self.kv_dtype not in TRTLLM_KV_DTYPES:
             raise ValueError(f"kv_dtype {self.kv_dtype!r}: TensorRT-LLM takes {', '.join(TRTLLM_KV_DTYPES)}")
-        return self
-
-    @model_validator(mode="after")
-    def _no_server_sampling(self):
-        if self.sampling is not None:
-            raise ValueError("sampling: TRT-LLM lanes take no server-side default sampling here; "
-                             "set it in the agent's requests instead (remove `sampling:`)")
         return self
 
 

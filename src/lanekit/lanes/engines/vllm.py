@@ -70,10 +70,6 @@ class VllmLaneSpec(VllmOptions):
 register_spec("vllm", VllmLaneSpec)
 
 
-VLLM_SAMPLING_KEYS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "min_p": "min_p",
-                      "repeat_penalty": "repetition_penalty"}
-
-
 def server_flags(spec: VllmOptions, host: str, port: int) -> list[str]:
     """Every flag after the model, in one fixed order (tests compare whole command lines)."""
     args = ["--host", host, "--port", str(port), "--served-model-name", vllm_model_id(spec),
@@ -116,7 +112,7 @@ def server_flags(spec: VllmOptions, host: str, port: int) -> list[str]:
     if spec.max_output_tokens:
         overrides["max_new_tokens"] = spec.max_output_tokens
     if spec.sampling:
-        overrides.update({VLLM_SAMPLING_KEYS[k]: v for k, v in spec.sampling.values().items()})
+        overrides.update(spec.sampling.hf_values())
     if overrides:
         args += ["--override-generation-config", json_arg(overrides)]
     if spec.enforce_eager:
