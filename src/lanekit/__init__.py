@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 from lanekit.errors import (
     ConfigError,
     EndpointError,
+    EngineBroken,
     EngineNotFound,
     HarnessError,
     LaneNotFound,
@@ -24,6 +25,7 @@ __all__ = [
     "__version__",
     "ConfigError",
     "EndpointError",
+    "EngineBroken",
     "EngineNotFound",
     "HarnessError",
     "LaneNotFound",

@@ -4,6 +4,7 @@
     ├── ConfigError              bad lanes.yaml / bakeoff.yaml / flag (names the field path)
     ├── ModelError               model file missing, not a GGUF, unknown catalog id
     ├── EngineNotFound           engine binary missing (says how to install it)
+    ├── EngineBroken             engine binary installed but dies on this host (a signal; says how to rebuild)
     ├── LaneWontFit              memory guard refused the lane (shows the arithmetic)
     ├── PortInUse                the lane's port is already bound
     ├── LaneStartError           engine exited or never became healthy (carries the log tail)
@@ -41,6 +42,10 @@ class ModelError(LanekitError):
 
 class EngineNotFound(LanekitError):
     """The engine's binary is not installed."""
+
+
+class EngineBroken(LanekitError):
+    """The engine's binary is installed but cannot run on this host (it dies on a signal)."""
 
 
 class LaneWontFit(LanekitError):

@@ -2,7 +2,8 @@
 
 Accepts llama-server-style flags (only --host/--port matter). FAKE_ENGINE_MODE picks the fault:
 ok, exit-early, slow-health (healthy after FAKE_ENGINE_DELAY s), never-healthy,
-ignore-sigterm (healthy, ignores SIGTERM), spawn-child (healthy, forks a child in its group).
+ignore-sigterm (healthy, ignores SIGTERM), spawn-child (healthy, forks a child in its group),
+sigill (dies on SIGILL while loading, as a build using instructions the CPU lacks does).
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def main() -> None:
         print("error: failed to load model (fake)", flush=True)
         time.sleep(0.3)
         sys.exit(3)
+    if MODE == "sigill":
+        print("load_tensors: loading model tensors (fake)", flush=True)
+        time.sleep(0.2)
+        signal.signal(signal.SIGILL, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGILL)
     if MODE == "ignore-sigterm":
         signal.signal(signal.SIGTERM, lambda *a: print("ignoring SIGTERM", flush=True))
     if MODE == "spawn-child":

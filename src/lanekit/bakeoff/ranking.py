@@ -75,6 +75,10 @@ def rank(lanes: list[dict[str, Any]], cfg: RankingCfg) -> list[dict[str, Any]]:
 def verdict_line(ranked: list[dict[str, Any]]) -> str:
     """One plain sentence: the recommended lane, or that none is eligible and why."""
     best = next((x for x in ranked if x.get("recommended")), None)
+    if ranked and all(x.get("failed_step") not in (None, "down") for x in ranked):
+        why = "; ".join(f"{x['name']} at {x['failed_step']}: {x.get('failed_reason') or '?'}" for x in ranked[:3])
+        more = f" (+{len(ranked) - 3} more)" if len(ranked) > 3 else ""
+        return f"No lane could be measured: every lane failed before its measurements finished — {why}{more}."
     if best is None:
         return ("No lane is eligible: every lane failed a gate (reasons listed per lane); "
                 "nothing is recommended.")

@@ -34,6 +34,12 @@ class BakeoffResult(BaseModel):
     recommended: str | None
     resumed_lanes: list[str]
     elapsed_s: float
+    measured_lanes: int = 0
+
+    @property
+    def nothing_measured(self) -> bool:
+        """No lane completed its steps: the run produced no measurement to judge."""
+        return self.measured_lanes == 0
 
 
 class _Steps:
@@ -56,8 +62,13 @@ class _Steps:
         self.store.set_lane_step(self.run_id, self.lane, self.current, status, detail)
         if self.progress is not None:
             self.progress.advance(self.task)
+            reason = detail.get("reason")
+            text = f"{self.lane}: {self.current} {status} ({detail['elapsed_s']:.1f} s)"
             if isinstance(self.progress, _LineProgress):
-                self.progress.line(f"{self.lane}: {self.current} {status} ({detail['elapsed_s']:.1f} s)")
+                self.progress.line(text + (f": {reason}" if reason else ""))
+            elif status == "failed":  # a live bar hides failures; say them on their own line
+                self.progress.console.print(text + (f": {reason}" if reason else ""), markup=False,
+                                            style="red", highlight=False)
 
 
 class _LineProgress:
@@ -85,7 +96,8 @@ class _LineProgress:
 
     def line(self, text: str) -> None:
         m, sec = divmod(int(time.monotonic() - self.t0), 60)
-        self.console.print(f"[{m:02d}:{sec:02d}] {self.done}/{self.total} {text}", markup=False, highlight=False)
+        self.console.print(f"[{m:02d}:{sec:02d}] {self.done}/{self.total} {text}", markup=False, highlight=False,
+                           soft_wrap=True)  # a log line is one line: grep must find it whole
 
 
 def _lane_result_base(spec: LaneSpec) -> dict[str, Any]:
@@ -215,11 +227,12 @@ def run_lane(spec: LaneSpec, plan: BakeoffPlan, store, run_id: str, *, agent: st
     except Exception as exc:  # a failed lane is data: record the step and reason, move on
         result["failed_step"] = steps.current
         result["failed_reason"] = exc.message if isinstance(exc, LanekitError) else f"{type(exc).__name__}: {exc}"
-        detail = {"reason": result["failed_reason"], "fix": getattr(exc, "fix", None),
+        result["failed_fix"] = getattr(exc, "fix", None)
+        detail = {"reason": result["failed_reason"], "fix": result["failed_fix"],
                   "log_tail": getattr(exc, "log_tail", "")}
         if not isinstance(exc, LanekitError):
             detail["traceback"] = traceback.format_exc()
-        store.set_lane_step(run_id, spec.name, steps.current, "failed", detail)
+        steps.end("failed", **detail)
     finally:
         steps.begin("down", "teardown and verify")
         report = lane.stop()
@@ -311,5 +324,6 @@ def run_bakeoff(plan: BakeoffPlan, *, out_dir: str | Path = "lanekit-profile", a
     store.finish_run(run_id, "finished")
     out = write_profile(store, run_id, out_dir)
     best = next((x["name"] for x in ranked if x.get("recommended")), None)
+    measured = sum(1 for x in ranked if x.get("failed_step") in (None, "down"))
     return BakeoffResult(run_id=run_id, out_dir=str(out), lanes=ranked, verdict=verdict, recommended=best,
-                         resumed_lanes=resumed, elapsed_s=time.monotonic() - t0)
+                         resumed_lanes=resumed, elapsed_s=time.monotonic() - t0, measured_lanes=measured)

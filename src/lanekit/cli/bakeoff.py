@@ -8,6 +8,10 @@ from typing import Optional
 import typer
 
 
+# exit status when no lane completed its steps (2 is a usage or configuration error)
+EXIT_NOTHING_MEASURED = 3
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def bakeoff(
@@ -43,11 +47,15 @@ def register(app: typer.Typer) -> None:
         result = run_bakeoff(the_plan, out_dir=out, agent=agent, resume=not fresh, console=progress_console)
         if json_out:
             print_json(result.model_dump())
-            return
-        from lanekit.report.render.markdown import lane_table
+        else:
+            from lanekit.report.render.markdown import lane_table
 
-        if result.resumed_lanes:
-            console.print(f"resumed run {result.run_id}: skipped finished lanes {', '.join(result.resumed_lanes)}")
-        console.print(lane_table(result.lanes), markup=False)
-        console.print(result.verdict, markup=False, style="bold")
-        console.print(f"profile: {result.out_dir}/README.md  (run {result.run_id}, {result.elapsed_s / 60:.1f} min)")
+            if result.resumed_lanes:
+                console.print(f"resumed run {result.run_id}: skipped finished lanes {', '.join(result.resumed_lanes)}")
+            console.print(lane_table(result.lanes), markup=False)
+            console.print(f"profile: {result.out_dir}/README.md  (run {result.run_id}, "
+                          f"{result.elapsed_s / 60:.1f} min)", markup=False)
+            console.print(result.verdict, markup=False, style="bold red" if result.nothing_measured else "bold",
+                          soft_wrap=not console.is_terminal)
+        if result.nothing_measured:  # a measured "nothing eligible" is exit 0; no measurement at all is not
+            raise typer.Exit(EXIT_NOTHING_MEASURED)

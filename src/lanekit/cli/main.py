@@ -39,7 +39,7 @@ def build_app() -> typer.Typer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; user-fixable errors print one line (plus the fix) and exit 2."""
+    """Run the CLI; user-fixable errors and usage errors print one line (plus the fix) and exit 2."""
     import signal
 
     def _terminate(signum, frame):  # SIGTERM behaves like Ctrl-C: lanes are torn down on the way out
@@ -47,40 +47,69 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _terminate)
     app = build_app()
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=args, standalone_mode=False, prog_name="lanekit")
         if isinstance(result, int):  # typer returns the exit code (130 on Ctrl-C) instead of raising
             return result
     except LanekitError as exc:
-        from rich.console import Console
-
-        err = Console(stderr=True, highlight=False, soft_wrap=True)
-        err.print(f"[bold red]error:[/] {exc.message}")
-        if exc.fix:
-            err.print(f"  [bold]fix:[/] {exc.fix}")
-        tail = getattr(exc, "log_tail", "")
-        if tail:
-            err.print("--- last log lines ---", style="dim")
-            err.print(tail, markup=False, style="dim")
+        _print_error(exc.message, exc.fix, getattr(exc, "log_tail", ""))
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except SystemExit as exc:  # typer/click exits for --help and usage errors
+    except SystemExit as exc:
         return int(exc.code or 0)
-    except Exception as exc:  # click usage errors arrive as click exceptions in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+    except (typer.Exit, typer.Abort) as exc:
+        if isinstance(exc, typer.Abort):
             print("aborted", file=sys.stderr)
             return 130
-        raise
+        return exc.exit_code
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value, missing argument
+        return _usage_error(exc, args)
     return 0
+
+
+def _usage_error(exc: typer.TyperException, args: list[str]) -> int:
+    """One line for a usage error, naming the fix; bare `lanekit` prints the help instead.
+
+    Only typer's own exception type is used here (typer vendors its parser), so this path never
+    depends on a separately installed module.
+    """
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None:
+            print(ctx.get_help())
+        return 2
+    ctx = getattr(exc, "ctx", None)
+    command = getattr(ctx, "command_path", None) or " ".join(["lanekit", *_command_words(args)])
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    message = " ".join(str(message).split()).rstrip(".")  # one line: the parser's messages may wrap
+    _print_error(f"{message} (see `{command} --help`)", None)
+    code = getattr(exc, "exit_code", 2)
+    return code if isinstance(code, int) and code > 0 else 2
+
+
+def _command_words(args: list[str]) -> list[str]:
+    """The subcommand named on the command line (the words before the first option)."""
+    words = []
+    for arg in args:
+        if arg.startswith("-"):
+            break
+        words.append(arg)
+    return words[:1]
+
+
+def _print_error(message: str, fix: str | None, log_tail: str = "") -> None:
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err.print("error: " + message, markup=False, style="bold red")
+    if fix:
+        err.print("  fix: " + fix, markup=False)
+    if log_tail:
+        err.print("--- last log lines ---", style="dim")
+        err.print(log_tail, markup=False, style="dim")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,12 @@ def register(app: typer.Typer) -> None:
         if not rows:
             console.print("no live lanes")
             return
-        table = Table("name", "engine", "pid", "port", "uptime", "RSS", "base_url")
+        table = Table("name", "engine", "pid", "port", "ctx", "uptime", "RSS")
         for r in rows:
             rss = f"{r['rss_bytes'] / (1 << 20):.0f} MiB" if r["rss_bytes"] else "-"
-            table.add_row(r["name"], r["engine"], str(r["pid"]), str(r["port"]), f"{r['uptime_s']:.0f}s", rss,
-                          r["base_url"])
+            ctx = f"{r['served_ctx']:,}" + ("!" if r["ctx_warning"] else "")
+            table.add_row(r["name"], r["engine"], str(r["pid"]), str(r["port"]), ctx, f"{r['uptime_s']:.0f}s", rss)
         console.print(table)
+        for r in rows:
+            if r["ctx_warning"]:
+                console.print(f"! {r['name']} {r['ctx_warning']}", markup=False, style="yellow")

@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         spec = resolve_spec(lane, lanes_file, overrides)
         lane_obj = Lane(spec)
         if dry_run:
-            lane_obj.check()
+            lane_obj.check(preflight=False)
             argv = lane_obj.engine.argv(spec, lane_obj.port)
             env = lane_obj.engine.env(spec)
             est = lane_obj.estimate
@@ -77,5 +77,11 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(row)
             return
-        console.print(f"[green]ready[/] {spec.name} in {lane_obj.ready_s:.1f}s  {lane_obj.base_url}  "
-                      f"model={lane_obj.model_id}  pid={row['pid']}  log={row['log_path']}")
+        console.print(f"[green]ready[/] {spec.name} in {lane_obj.ready_s:.1f} s  {lane_obj.base_url}")
+        console.print(f"  model {lane_obj.model_id} · ctx {row['served_ctx']:,}/request · pid {row['pid']}",
+                      markup=False)
+        console.print(f"  log {row['log_path']}", markup=False, style="dim")
+        if row["ctx_warning"]:
+            from lanekit.cli.output import err_console
+
+            err_console.print(f"warning: {spec.name} {row['ctx_warning']}", markup=False, style="yellow")

@@ -220,8 +220,9 @@ class Lane:
         return self.port
 
     # -- steps -----------------------------------------------------------------------------
-    def check(self) -> None:
-        """Everything that can be refused before a process exists: binary, model, memory, port."""
+    def check(self, preflight: bool = True) -> None:
+        """Everything that can be refused before a process exists: binary, model, memory, port, and
+        (with `preflight`) whether the engine's build runs on this host at all."""
         self.engine.binary(self.spec)
         self.estimate = self.engine.memory_estimate(self.spec)
         pool = memory_pool(uses_gpu=getattr(self.spec, "gpu_layers", None) != 0)
@@ -236,6 +237,9 @@ class Lane:
             self.port = pick_port(self.spec.host)
         else:
             require_port(self.spec.host, self.port)
+        engine_preflight = getattr(self.engine, "preflight", None)
+        if preflight and engine_preflight is not None:
+            engine_preflight(self.spec)
 
     def start(self) -> None:
         """Guard, launch in a new process group with logs to a file, and record ownership."""
@@ -261,10 +265,11 @@ class Lane:
             name=self.spec.name, engine=self.spec.engine, pid=self.popen.pid, pgid=self.popen.pid,
             create_time=proc.create_time(), host=self.spec.host, port=self._port(), base_url=self.base_url,
             health_url=self.engine.health_url(self.spec, self._port()), metrics_url=self.metrics_url,
-            model_id=self.model_id, served_ctx=self.engine.served_ctx(self.spec), log_path=str(log_path),
+            model_id=self.model_id, served_ctx=self.engine.served_ctx(self.spec), asked_ctx=self.spec.ctx,
+            log_path=str(log_path),
             started_at=time.time(), mem_available_before_bytes=mem_before,
             gpu_free_before_bytes=gpu_pool.available_bytes if gpu_pool.kind == "gpu" else None,
-            owner_pid=os.getpid(), stop_argv=self.engine.stop_argv(self.spec),
+            owner_pid=os.getpid(), stop_argv=self.engine.stop_argv(self.spec), argv0=argv[0],
             spec=self.spec.model_dump(mode="json"))
         registry.write(self.record)
 
@@ -279,7 +284,7 @@ class Lane:
             while True:
                 code = self.popen.poll()
                 if code is not None:
-                    self._fail(f"{self.spec.engine} exited with code {code} while warming up")
+                    self._fail_exit(code)
                 try:
                     if client.get(self.record.health_url).status_code == 200 and self._owns_port():
                         break
@@ -300,8 +305,25 @@ class Lane:
                 self._set_state(LaneState.FAILED)
                 raise
         self.ready_s = time.monotonic() - t0
+        self._record_served_ctx()
         self._set_state(LaneState.READY)
         return self.ready_s
+
+    def _record_served_ctx(self) -> None:
+        """Ask the server what context it serves per request and keep it in the owner record."""
+        from lanekit.endpoint.probe import served_context
+
+        served = served_context(self.base_url, timeout_s=10.0, model=self.model_id)
+        if served.per_request is None or self.record is None:
+            return
+        self.record.served_ctx = served.per_request
+        self.record.served_ctx_source = served.source
+        registry.write(self.record)
+
+    @property
+    def served_ctx_warning(self) -> str | None:
+        """Set when the server serves less context per request than the lane asked for."""
+        return self.record.ctx_warning() if self.record else None
 
     def _owns_port(self) -> bool:
         """True when the listener on our port is in our process group (not a server that raced us)."""
@@ -319,6 +341,17 @@ class Lane:
             except OSError:
                 continue
         return False
+
+    def _fail_exit(self, code: int) -> None:
+        """The engine process ended during warm-up: name the signal, the telling log line, the fix."""
+        from lanekit.lanes.exits import describe_exit, generic_exit_fix, last_error_line
+
+        log_tail = tail(self.record.log_path) if self.record else ""
+        program = Path(self.record.argv0).name if self.record and self.record.argv0 else self.spec.engine
+        line = last_error_line(log_tail)
+        engine_fix = getattr(self.engine, "exit_fix", None)
+        fix = (engine_fix(code) if engine_fix else None) or generic_exit_fix(code)
+        self._fail(f"{program} {describe_exit(code)} while loading" + (f": {line}" if line else ""), fix=fix)
 
     def _fail(self, message: str, fix: str | None = None) -> None:
         self._set_state(LaneState.FAILED)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from lanekit.dirs import state_dir
 from lanekit.errors import LaneNotFound
@@ -36,13 +36,17 @@ class LaneRecord(BaseModel):
     health_url: str
     metrics_url: str | None
     model_id: str
-    served_ctx: int
+    served_ctx: int = Field(description="context per request: the server's own answer once ready")
+    served_ctx_source: str | None = Field(None, description="where served_ctx came from (/props, ...); "
+                                                            "None: the spec's value, not yet confirmed")
+    asked_ctx: int | None = Field(None, description="context per request the lane spec asked for")
     log_path: str
     started_at: float
     mem_available_before_bytes: int
     gpu_free_before_bytes: int | None = None
     owner_pid: int
     stop_argv: list[str] | None = None
+    argv0: str | None = None
     spec: dict[str, Any]
 
     def process(self) -> psutil.Process | None:
@@ -59,6 +63,13 @@ class LaneRecord(BaseModel):
 
     def is_alive(self) -> bool:
         return self.process() is not None
+
+    def ctx_warning(self) -> str | None:
+        """A sentence when the server serves less context per request than the lane asked for."""
+        if self.asked_ctx and self.served_ctx_source and self.served_ctx < self.asked_ctx:
+            return (f"serves {self.served_ctx:,} tokens per request, not the {self.asked_ctx:,} asked "
+                    f"(server {self.served_ctx_source}; llama-server caps a slot at the training context)")
+        return None
 
 
 def _path(name: str) -> Path:
@@ -152,7 +163,8 @@ def as_row(rec: LaneRecord) -> dict[str, Any]:
         except psutil.Error:
             rss = None
     return {"name": rec.name, "engine": rec.engine, "pid": rec.pid, "port": rec.port, "base_url": rec.base_url,
-            "model": rec.model_id, "served_ctx": rec.served_ctx, "uptime_s": round(uptime_s(rec), 1),
+            "model": rec.model_id, "served_ctx": rec.served_ctx, "served_ctx_source": rec.served_ctx_source,
+            "asked_ctx": rec.asked_ctx, "ctx_warning": rec.ctx_warning(), "uptime_s": round(uptime_s(rec), 1),
             "rss_bytes": rss, "log_path": rec.log_path}
 
 

@@ -69,6 +69,27 @@ class LlamaCppEngine(HttpEngine):
     def binary(self, spec: LlamaCppLaneSpec) -> str:
         return find_llama_server(spec.binary)
 
+    def env(self, spec: LaneSpec) -> dict[str, str]:
+        """The host's recorded fix for this build (e.g. LLAMA_ARG_REPACK=0), then the spec's own env."""
+        from lanekit.lanes.engines.llamacpp_host import host_env
+
+        return {**host_env(self.binary(spec)), **spec.env}
+
+    def exit_fix(self, returncode: int) -> str | None:
+        """The fix for a server that died on a signal (SIGILL: the CPU-feature problem)."""
+        from lanekit.lanes.engines.llamacpp_host import signal_fix
+
+        return signal_fix(returncode)
+
+    def preflight(self, spec: LaneSpec) -> None:
+        """Refuse a build that dies on a signal on this host (smoke decode, recorded per binary)."""
+        from lanekit.errors import EngineBroken
+        from lanekit.lanes.engines.llamacpp_host import check_host
+
+        check = check_host(self.binary(spec))
+        if check.status == "broken":
+            raise EngineBroken(check.diagnosis, fix=check.fix)
+
     def model_file(self, spec: LaneSpec) -> Path:
         from lanekit.lanes.embedded import resolve_model_file
 
