@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from lanekit.load.client import StreamClient
+from lanekit.endpoint.client import EndpointClient
 from lanekit.load.metrics import aggregate_metrics, record_metrics
 
 SERVER = Path(__file__).with_name("fake_openai_server.py")
@@ -41,7 +41,7 @@ async def probe(base_url: str, rate: float, streams: int, seconds: float) -> dic
     """`streams` concurrent requests, each paced at rate/streams tok/s for about `seconds`."""
     per_stream = rate / streams if rate > 0 else 0.0
     n_tokens = max(200, int(per_stream * seconds)) if rate > 0 else 20000
-    async with StreamClient(base_url, "fake") as client:
+    async with EndpointClient(base_url, "fake") as client:
         await client.stream(prompt="warm", max_tokens=50, extra_body={"fake_rate": 0})
         cpu0, wall0 = time.process_time(), time.perf_counter()
         recs = await asyncio.gather(*(client.stream(prompt="go", max_tokens=n_tokens,

@@ -9,6 +9,7 @@
     ├── PortInUse                the lane's port is already bound
     ├── LaneStartError           engine exited or never became healthy (carries the log tail)
     ├── LaneNotFound             no live lane with that name
+    ├── Busy                     another lanekit holds this LANEKIT_HOME or endpoint (names the holder)
     ├── EndpointError            an OpenAI-compatible endpoint did not answer as expected
     └── HarnessError             the agent harness (Hermes) is missing or refused to run
 
@@ -74,6 +75,10 @@ class LaneStartError(LanekitError):
 
 class LaneNotFound(LanekitError):
     """No live lane with that name is recorded."""
+
+
+class Busy(LanekitError):
+    """Another lanekit process holds what this one needs (a LANEKIT_HOME's bakeoff, an endpoint)."""
 
 
 class EndpointError(LanekitError):

@@ -18,6 +18,7 @@ import yaml
 
 from lanekit.bakeoff import load_plan, run_bakeoff
 from lanekit.report.store import Store
+from lanekit.results.models import BakeoffReport
 
 BATTERY_TASKS = 3
 
@@ -47,16 +48,15 @@ def test_bakeoff_ranks_reports_failures_and_writes_profile(llama_server, tmp_pat
     store = Store(tmp_path / "results.sqlite")
     result = run_bakeoff(plan, out_dir=out, store=store, resume=False)
 
-    lanes = {x["name"]: x for x in result.lanes}
-    smol, failed = lanes["smol"], lanes["bad-binary"]
+    smol, failed = result.lane("smol"), result.lane("bad-binary")
     # the failing lane is recorded with its step and reason, and the other lane still ran
-    assert failed["failed_step"] == "guard" and "llama-server" in failed["failed_reason"]
-    assert smol["failed_step"] is None
-    assert smol["decode_tok_s"] > 0 and smol["ttft_ms"] > 0
-    assert smol["teardown"]["verified"] is True
+    assert failed.failed_step == "guard" and "llama-server" in failed.failure.reason
+    assert smol.failed_step is None
+    assert smol.decode_tok_s > 0 and smol.bench.ttft_ms > 0
+    assert smol.teardown.verified is True and smol.teardown.memory_back
     # SmolLM2 cannot call tools: the doctor fails it and it is disqualified
-    assert smol["doctor_verdict"] == "fail"
-    assert not smol["eligible"] and result.recommended is None
+    assert smol.doctor_verdict == "fail"
+    assert not result.ranking.of("smol").eligible and result.recommended is None
     assert "No lane is eligible" in result.verdict
     # the profile holds real numbers, plots and raw data
     readme = (out / "README.md").read_text()
@@ -65,7 +65,8 @@ def test_bakeoff_ranks_reports_failures_and_writes_profile(llama_server, tmp_pat
     for png in ("tok_s.png", "sweep.png", "sustained.png"):
         assert (out / "plots" / png).stat().st_size > 5000, png
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["schema_version"] == 1 and manifest["run_id"] == result.run_id
+    assert manifest["schema_version"] == 2 and manifest["run_id"] == result.run_id
+    assert BakeoffReport.model_validate(manifest).lane("smol").decode_tok_s == smol.decode_tok_s
     assert manifest["battery_sha256"] and manifest["prompt_sha256"]
     assert (out / "raw" / "samples.jsonl").stat().st_size > 0
     assert (out / "launch" / "lanekit-smol.service").is_file()
@@ -171,7 +172,7 @@ def test_interrupted_bakeoff_resumes_skipping_finished_lanes(llama_server, tmp_p
     assert result["resumed_lanes"] == ["smol"], (result["resumed_lanes"], store.lane_steps(run_id))
     assert "smol: finished in the interrupted run, skipped" in rerun.stderr
     assert {x["name"] for x in result["lanes"]} == {"smol", "smol-b"}
-    assert all(x["decode_tok_s"] for x in result["lanes"])
+    assert all(x["bench"]["single"]["decode_tok_s"] for x in result["lanes"])
 
 
 @pytest.mark.slow
@@ -185,20 +186,21 @@ def test_default_plan_end_to_end(llama_server, qwen_path, tmp_path):
     result = run_bakeoff(load_plan(None), out_dir=out, store=Store(tmp_path / "r.sqlite"), resume=False)
     elapsed = time.monotonic() - t0
     print(f"default bakeoff took {elapsed / 60:.1f} min; {result.verdict}")
-    lanes = {x["name"]: x for x in result.lanes}
+    lanes = {x.name: x for x in result.lanes}
     for x in result.lanes:
-        print(" ", x["name"], x.get("decode_tok_s"), x.get("format_error_rate"), x.get("clean_run_rate"),
+        print(" ", x.name, x.decode_tok_s, x.rate("format_error_rate"), x.rate("clean_run_rate"),
               x.get("task_success_rate"), x.get("ineligible_reasons"))
-    assert all(x["failed_step"] is None and x["teardown"]["verified"] for x in result.lanes)
-    assert not lanes["smollm2-135m"]["eligible"] and lanes["smollm2-135m"]["doctor_verdict"] == "fail"
+    assert all(x.failed_step is None and x.teardown.verified for x in result.lanes)
+    assert not result.ranking.of("smollm2-135m").eligible and lanes["smollm2-135m"].doctor_verdict == "fail"
     stock, fixed = lanes["qwen-coder-stock"], lanes["qwen-coder-fixed"]
-    assert not stock["eligible"] and stock["eval"]["error_counts"]["call_in_content"] >= 4
+    assert not result.ranking.of("qwen-coder-stock").eligible
+    assert stock.eval.error_counts["call_in_content"] >= 4
     assert any("qwen2.5-coder-tools" in (f or "") for f in stock.get("doctor_fixes", []))
-    assert fixed["doctor_verdict"] == "pass" and fixed["eval"]["tool_calls"] >= 4
-    assert fixed["eval"]["error_counts"]["call_in_content"] == 0
-    assert fixed["clean_run_rate"] > stock["clean_run_rate"]
+    assert fixed.doctor_verdict == "pass" and fixed.eval.summary["tool_calls"] >= 4
+    assert fixed.eval.error_counts["call_in_content"] == 0
+    assert fixed.rate("clean_run_rate") > stock.rate("clean_run_rate")
     if result.recommended is None:
-        assert "No lane is eligible" in result.verdict and fixed["ineligible_reasons"]
+        assert "No lane is eligible" in result.verdict and result.ranking.of("qwen-coder-fixed").reasons
         assert "No lane was eligible" in (out / "hermes" / "README.md").read_text()
     else:
         assert result.recommended == "qwen-coder-fixed"

@@ -40,10 +40,11 @@ from lanekit.agents.battery import Battery, Task
 from lanekit.agents.tools import Workspace
 from lanekit.agents.trace import AgentRun
 from lanekit.agents.traces.hermes import hermes_tool_schemas, parse_sessions_export
+from lanekit.catalog.harnesses import HERMES
 from lanekit.errors import HarnessError
 
-HERMES_VERSION = "0.19.0"
-MIN_CONTEXT = 64_000  # agent/model_metadata.py MINIMUM_CONTEXT_LENGTH in hermes-agent 0.19.0
+HERMES_VERSION = HERMES.version
+MIN_CONTEXT = HERMES.min_context  # agent/model_metadata.py MINIMUM_CONTEXT_LENGTH
 INSTALL_TIMEOUT_S = 1800
 
 
@@ -112,35 +113,18 @@ def check_context(served_ctx: int | None, claim_ctx: int | None = None) -> int:
             f"the lane serves {served_ctx:,} tokens of context per request; Hermes will refuse this lane "
             f"(hermes-agent {HERMES_VERSION} requires at least {MIN_CONTEXT:,} for the model and for its "
             "compression model)",
-            fix="serve the lane with ctx >= 65536 (llama.cpp `-c` = 65536 x parallel; vLLM --max-model-len "
-                "65536), or claim 65536 in the Hermes config (--hermes-claim-ctx 65536) if conversations stay short")
+            fix=f"serve the lane with ctx >= {HERMES.serve_context} (llama.cpp `-c` = {HERMES.serve_context} x "
+                f"parallel; vLLM --max-model-len {HERMES.serve_context}), or claim {HERMES.serve_context} in the "
+                f"Hermes config (--hermes-claim-ctx {HERMES.serve_context}) if conversations stay short")
     return served_ctx
 
 
 def probe_served_ctx(base_url: str, transport: Any = None, timeout_s: float = 10.0) -> int | None:
-    """The per-request context a lane serves, asked from the endpoint itself (None if unknown):
-    llama-server `/props` → default_generation_settings.n_ctx (per slot); vLLM `/v1/models` →
-    max_model_len. `meta.n_ctx_train` is the training window, not what is served, so it is ignored."""
-    import httpx
+    """The per-request context a lane serves, asked from the endpoint itself (None if unknown);
+    `lanekit.endpoint.probe.served_context` is the one probe."""
+    from lanekit.endpoint.probe import served_context
 
-    base = base_url.rstrip("/")
-    root = base.removesuffix("/v1")
-    v1 = base if base.endswith("/v1") else base + "/v1"
-    with httpx.Client(transport=transport, timeout=timeout_s) as http:
-        try:
-            props = http.get(f"{root}/props").json()
-            n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
-            if isinstance(n_ctx, int) and n_ctx > 0:
-                return n_ctx
-        except (httpx.HTTPError, ValueError, AttributeError):
-            pass
-        try:
-            for entry in http.get(f"{v1}/models").json().get("data", []):
-                if isinstance(entry.get("max_model_len"), int):
-                    return entry["max_model_len"]
-        except (httpx.HTTPError, ValueError, AttributeError):
-            pass
-    return None
+    return served_context(base_url, transport=transport, timeout_s=timeout_s).per_request
 
 
 def hermes_config(base_url: str, model: str, context_length: int, *, api_key: str = "no-key-required",

@@ -5,10 +5,12 @@ Public entry points:
     run_battery(base_url, model, battery, *, repeats=1, max_turns=8, task_timeout_s=120,
                 max_tokens=512, progress=None, transport=None, temperature=None) -> list[AgentRun]
 
-The loop is deliberately plain: send the conversation, execute any structured tool calls in a
-jailed workspace, stop at a text answer, the turn limit or the per-task deadline. It never
-repairs the model's output (a call written into the text ends the run, as it would in an
-OpenAI-style harness); failures are recorded in the trace, never raised.
+The loop is deliberately plain: send the conversation (through the endpoint client, streamed
+like a real agent or not), execute any structured tool calls in a jailed workspace, stop at a
+text answer, the turn limit or the per-task deadline. It never repairs the model's output (a call
+written into the text ends the run, as it would in an OpenAI-style harness); failures are
+recorded in the trace, never raised — except a dead or hung engine, which ends the battery with
+`EndpointGone` instead of blaming the model for every remaining task.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from typing import Any
 import httpx
 
 from lanekit.agents.battery import Battery, Task
+from lanekit.endpoint.client import SyncEndpointClient, v1_base
 from lanekit.agents.taxonomy import classify_call
 from lanekit.agents.tools import TOOL_SCHEMAS, TOOL_SPECS, ToolBox, Workspace
 from lanekit.agents.trace import AgentRun, Turn
+from lanekit.load.sink import Sink
+from lanekit.load.watch import EndpointGone, Liveness, Watch
 
 SYSTEM_PROMPT = (
     "You are an agent working inside a sandboxed workspace directory. Use the provided tools to "
@@ -37,10 +42,7 @@ Progress = Callable[[int, int, AgentRun], None]
 
 def chat_url(base_url: str) -> str:
     """`…/v1/chat/completions` for a base URL given with or without the `/v1` suffix."""
-    base = base_url.rstrip("/")
-    if not base.endswith("/v1"):
-        base += "/v1"
-    return base + "/chat/completions"
+    return v1_base(base_url) + "/chat/completions"
 
 
 def _message_fields(msg: dict[str, Any]) -> tuple[str | None, str | None, list[Any]]:
@@ -75,19 +77,21 @@ def _execute_calls(calls: list[Any], turn_index: int, toolbox: ToolBox) -> tuple
 
 def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None = None, repeat: int = 0,
              max_turns: int = 8, task_timeout_s: float = 120, max_tokens: int = 512,
-             client: httpx.Client | None = None, transport: httpx.BaseTransport | None = None,
+             client: SyncEndpointClient | None = None, transport: httpx.BaseTransport | None = None,
              api_key: str | None = None, system_prompt: str = SYSTEM_PROMPT,
-             temperature: float | None = None,
+             temperature: float | None = None, stream: bool = False, watch: Watch | None = None,
              clock: Callable[[], int] = time.monotonic_ns) -> AgentRun:
     """Drive `model` through one task and return its full trace (never raises for model faults).
 
     `temperature` None sends no sampling parameters, so the lane's own defaults apply, as they do
     for Hermes and other harnesses that send none (serve the model card's sampling on the lane).
+    `stream` asks for the reply streamed, as a real agent does (tool-call deltas assembled).
+    A dead engine (`watch`) sets `run.endpoint_gone`; `run_battery` then stops.
     """
     own_client = client is None
     if client is None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        client = httpx.Client(transport=transport, headers=headers)
+        client = SyncEndpointClient(base_url, model, transport=transport, api_key=api_key)
+    watch = watch or Watch()
     ws = Workspace.create(task.fixtures)
     toolbox = ToolBox(ws)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt},
@@ -97,7 +101,7 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
                    battery_sha256=battery.sha256 if battery else None, prompt=task.prompt,
                    tool_schemas=TOOL_SCHEMAS, started_at=time.time())
     run.notes.append("sampling: the lane's defaults" if temperature is None else f"sampling: temperature {temperature:g}")
-    url = chat_url(base_url)
+    run.notes.append("streamed" if stream else "not streamed")
     start = clock()
     deadline = start + int(task_timeout_s * 1e9)
     try:
@@ -106,35 +110,29 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
             if remaining_s <= 0:
                 run.stop_reason = "timeout"
                 break
-            body = {"model": model, "messages": messages, "tools": TOOL_SPECS, "tool_choice": "auto",
-                    "max_tokens": max_tokens, "stream": False}
-            if temperature is not None:
-                body["temperature"] = temperature
             t0 = clock()
+            rec = client.request(model=model, messages=messages, tools=TOOL_SPECS, tool_choice="auto",
+                                 max_tokens=max_tokens, stream=stream, temperature=temperature,
+                                 timeout_s=remaining_s)
+            latency_ns = clock() - t0
             try:
-                resp = client.post(url, json=body, timeout=httpx.Timeout(remaining_s, connect=min(10.0, remaining_s)))
-            except httpx.TimeoutException:
+                watch.after_sync(rec)
+            except EndpointGone as exc:
+                run.stop_reason, run.error, run.endpoint_gone = "error", exc.message, exc.message
+                break
+            if rec.error_kind == "timeout":
                 run.stop_reason = "timeout"
                 break
-            except httpx.HTTPError as exc:
-                run.stop_reason, run.error = "error", f"{type(exc).__name__}: {exc}"
+            if (rec.error is not None and rec.error_kind != "empty") or rec.reply is None:
+                run.stop_reason, run.error = "error", (rec.error or "no reply")[:500]
                 break
-            latency_ns = clock() - t0
-            if resp.status_code != 200:
-                run.stop_reason, run.error = "error", f"HTTP {resp.status_code}: {resp.text[:500]}"
-                break
-            try:
-                data = resp.json()
-                choice = data["choices"][0]
-                msg = choice["message"]
-            except (ValueError, KeyError, IndexError, TypeError):
-                run.stop_reason, run.error = "error", f"malformed response: {resp.text[:300]!r}"
-                break
-            content, reasoning, calls = _message_fields(msg)
-            usage = data.get("usage") or {}
+            reply = rec.reply
+            content, reasoning, calls = _message_fields(reply.message())
+            usage = reply.usage or {}
             turn = Turn(index=index, content=content, reasoning=reasoning, tool_calls=calls,
-                        finish_reason=choice.get("finish_reason"), prompt_tokens=usage.get("prompt_tokens"),
-                        completion_tokens=usage.get("completion_tokens"), latency_ns=latency_ns)
+                        finish_reason=reply.finish_reason, prompt_tokens=_count(usage.get("prompt_tokens")),
+                        completion_tokens=_count(usage.get("completion_tokens")), latency_ns=latency_ns,
+                        ttft_ns=rec.ttft_ns if stream else None)
             run.turns.append(turn)
             run.prompt_tokens += turn.prompt_tokens or 0
             run.completion_tokens += turn.completion_tokens or 0
@@ -163,26 +161,38 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
     return run
 
 
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def run_battery(base_url: str, model: str, battery: Battery, *, repeats: int = 1, max_turns: int = 8,
                 task_timeout_s: float = 120, max_tokens: int = 512, progress: Progress | None = None,
                 transport: httpx.BaseTransport | None = None, api_key: str | None = None,
-                temperature: float | None = None) -> list[AgentRun]:
+                temperature: float | None = None, stream: bool = False, sink: Sink | None = None,
+                alive: Liveness | None = None) -> list[AgentRun]:
     """Every task `repeats` times (task-major order) through the built-in loop.
 
-    `progress(done, total, run)` is called after each run. Runs that fail are recorded, not raised.
+    Each run goes to `sink` as it ends, and `progress(done, total, run)` is called. Runs that
+    fail are recorded, not raised; an engine that died (`alive`) or stopped answering raises
+    `EndpointGone` after the run it broke is recorded.
     """
     if repeats < 1:
         raise ValueError("repeats must be at least 1")
     total = len(battery.tasks) * repeats
     runs: list[AgentRun] = []
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    with httpx.Client(transport=transport, headers=headers) as client:
+    watch = Watch(alive)
+    with SyncEndpointClient(base_url, model, transport=transport, api_key=api_key) as client:
         for task in battery.tasks:
             for rep in range(repeats):
+                watch.check()
                 run = run_task(task, base_url=base_url, model=model, battery=battery, repeat=rep,
                                max_turns=max_turns, task_timeout_s=task_timeout_s, max_tokens=max_tokens,
-                               client=client, temperature=temperature)
+                               client=client, temperature=temperature, stream=stream, watch=watch)
                 runs.append(run)
+                if sink is not None:
+                    sink.sample("agent_run", run.model_dump(mode="json"))
                 if progress is not None:
                     progress(len(runs), total, run)
+                if run.endpoint_gone:
+                    raise EndpointGone(run.endpoint_gone, fix="read the lane's log; the battery stopped here")
     return runs

@@ -30,6 +30,7 @@ class Turn(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     latency_ns: int | None = None
+    ttft_ns: int | None = Field(None, description="first token of a streamed reply")
 
 
 class AgentRun(BaseModel):
@@ -69,6 +70,7 @@ class AgentRun(BaseModel):
     started_at: float | None = None
     wall_ns: int = 0
     notes: list[str] = Field(default_factory=list)
+    endpoint_gone: str | None = Field(None, description="the engine died or hung during this run (why)")
 
     @property
     def n_tool_calls(self) -> int:

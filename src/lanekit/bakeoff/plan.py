@@ -14,7 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lanekit.errors import ConfigError
-from lanekit.lanes.spec import LaneSpec, format_validation_error, parse_lane
+from lanekit.lanes.spec import LaneSpec, format_validation_error, parse_lane, read_yaml
+from lanekit.results.ranking import RankingCfg
 
 PLAN_SCHEMA_VERSION = 1
 
@@ -42,6 +43,7 @@ class SweepCfg(_Strict):
 
 
 class BenchCfg(_Strict):
+    timeout_s: float = Field(300.0, gt=0, description="deadline of one request, send to last byte")
     single: SingleCfg | None = Field(default_factory=SingleCfg)
     sustained: SustainedCfg | None = Field(default_factory=SustainedCfg)
     sweep: SweepCfg | None = Field(default_factory=SweepCfg)
@@ -56,12 +58,6 @@ class EvalCfg(_Strict):
     max_tokens: int = Field(512, ge=16)
     temperature: float | None = Field(None, ge=0, le=5)  # None: the lane's sampling, as agents get it
     skip_on_doctor_fail: bool = False
-
-
-class RankingCfg(_Strict):
-    require_doctor_pass: bool = True
-    max_format_error_rate: float = Field(0.0, ge=0, le=1)
-    min_clean_run_rate: float = Field(1.0, ge=0, le=1)
 
 
 class GridCfg(_Strict):
@@ -108,6 +104,15 @@ class BakeoffPlan(_Strict):
         """sha256 of the canonical plan; a rerun with the same digest resumes."""
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
+    def select(self, names: list[str]) -> BakeoffPlan:
+        """A copy that runs only the named lanes (explicit or grid-expanded), validated."""
+        specs = {s.name: s for s in self.lane_specs()}
+        unknown = [n for n in names if n not in specs]
+        if unknown:
+            raise ConfigError(f"--lanes: unknown lane(s) {', '.join(unknown)}", fix=f"lanes: {', '.join(sorted(specs))}")
+        chosen = [specs[n].model_dump(mode="json", exclude_unset=True) | {"engine": specs[n].engine} for n in names]
+        return parse_plan({**self.model_dump(mode="json"), "lanes": chosen, "grid": []}, "plan")
+
     def quick(self) -> BakeoffPlan:
         """A trimmed copy for CI: fewer samples, short sustained, two sweep levels."""
         plan = self.model_copy(deep=True)
@@ -139,10 +144,7 @@ def load_plan(path: str | Path | None = None) -> BakeoffPlan:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"plan file {path} not found", fix="pass an existing bakeoff.yaml, or none for the default")
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})", fix="fix the YAML syntax") from None
+    doc = read_yaml(path)
     return parse_plan(doc, str(path))
 
 

@@ -6,6 +6,7 @@ import platform
 from typing import Any
 
 from lanekit.lanes.spec import LaneSpec
+from lanekit.results.models import Sizing
 
 
 def hardware_fingerprint(ref: str = "auto") -> dict[str, Any]:
@@ -25,12 +26,11 @@ def hardware_fingerprint(ref: str = "auto") -> dict[str, Any]:
     return info
 
 
-def lane_fit(spec: LaneSpec, engine, hw: dict[str, Any]) -> dict[str, Any]:
+def lane_fit(spec: LaneSpec, engine, hw: dict[str, Any]) -> Sizing:
     """Memory estimate + decode ceiling/prediction for one lane (numbers for the table)."""
     est = engine.memory_estimate(spec)
-    out: dict[str, Any] = {"weights_bytes": est.weights_bytes, "kv_bytes": est.kv_bytes,
-                           "kv_bytes_per_token": est.kv_bytes_per_token, "overhead_bytes": est.overhead_bytes,
-                           "total_bytes": est.total_bytes, "memory_explain": list(est.explain())}
+    out = Sizing(weights_bytes=est.weights_bytes, kv_bytes=est.kv_bytes, kv_bytes_per_token=est.kv_bytes_per_token,
+                 overhead_bytes=est.overhead_bytes, total_bytes=est.total_bytes, explain=list(est.explain()))
     try:
         from lanekit.catalog import hardware, roofline
         from lanekit.catalog.models import shape_from_gguf
@@ -41,14 +41,13 @@ def lane_fit(spec: LaneSpec, engine, hw: dict[str, Any]) -> dict[str, Any]:
         if shape is not None:
             from lanekit.synth import is_synthetic
 
-            out["synthetic"] = bool(spec.synthetic or is_synthetic(engine.model_file(spec)))
-            out["quant"] = shape.quant
-            out["active_params"] = shape.active_params
-            out["total_params"] = shape.total_params
+            out.synthetic = bool(spec.synthetic or is_synthetic(engine.model_file(spec)))
             roof = roofline.decode_roofline(shape, profile, engine=spec.engine)
-            out["bytes_read_per_token"] = roof.bytes_read_per_token
-            out["decode_ceiling_tok_s"] = roof.decode_ceiling_tok_s
-            out["predicted_decode_tok_s"] = roof.predicted_decode_tok_s
-    except Exception as exc:  # roofline is advisory; never fail a lane for it
-        out["roofline_error"] = f"{type(exc).__name__}: {exc}"
+            out.quant, out.active_params, out.total_params = shape.quant, shape.active_params, shape.total_params
+            out.bytes_read_per_token = roof.bytes_read_per_token
+            out.decode_ceiling_tok_s = roof.decode_ceiling_tok_s
+            out.predicted_decode_tok_s = roof.predicted_decode_tok_s
+            out.prediction_source = getattr(roof, "prediction_source", None)
+    except Exception as exc:  # noqa: BLE001 - the roofline is advisory; never fail a lane for it
+        out.error = f"{type(exc).__name__}: {exc}"
     return out

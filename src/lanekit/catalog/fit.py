@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from lanekit.catalog.hardware import HardwareProfile, available_bytes
+from lanekit.catalog.harnesses import HERMES
 from lanekit.catalog.issues import KnownIssue, issues_for
 from lanekit.catalog.memory import MemoryEstimate, estimate_memory, normalize_engine
 from lanekit.catalog.quants import COMMON_CHECKPOINT, COMMON_GGUF, get_scheme
@@ -20,7 +21,6 @@ from lanekit.catalog.shapes import ModelShape
 from lanekit.errors import ConfigError
 
 SCHEMA_VERSION = 1
-HERMES_MIN_CTX = 64_000
 VLLM_DEFAULT_UTILIZATION = 0.9  # vLLM's own default on a discrete GPU
 VLLM_DEFAULT_UTILIZATION_UMA = 0.8  # Spark recipes run 0.7-0.85: the OS shares the pool
 
@@ -126,7 +126,7 @@ def fit_model(shape: ModelShape, hw: HardwareProfile, *, ctx: int | None = None,
     fits = free_after >= 0
     speed = speed_summary(shape, hw, engine, mem.quant, batch=batch or parallel)
     found = issues_for(shape, engine=engine, quant=mem.quant, hardware=hw.key, unified=hw.unified,
-                       harness=harness if harness != "hermes" or per_request_ctx < HERMES_MIN_CTX else None)
+                       harness=harness if harness != "hermes" or per_request_ctx < HERMES.min_context else None)
     if not fits:
         verdict = "does not fit"
     elif any(i.severity == "fail" for i in found):

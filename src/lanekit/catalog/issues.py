@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from lanekit.catalog.harnesses import HERMES
 from lanekit.catalog.shapes import ModelShape
 
 
@@ -68,9 +69,10 @@ ISSUES: list[KnownIssue] = [
         fix="use MTP / EAGLE heads built into the model (speculative-config method mtp) or no speculation"),
     KnownIssue(
         id="hermes-64k-floor", severity="fail", harness="hermes",
-        title="Hermes Agent refuses models whose context window is below 64,000 tokens",
-        source="NousResearch/hermes-agent agent/model_metadata.py MINIMUM_CONTEXT_LENGTH = 64_000",
-        fix="serve >= 65536 tokens per request: vLLM --max-model-len >= 65536, llama.cpp -c >= 65536 x -np"),
+        title=f"Hermes Agent refuses models whose context window is below {HERMES.min_context:,} tokens",
+        source=HERMES.source,
+        fix=f"serve >= {HERMES.serve_context} tokens per request: vLLM --max-model-len >= {HERMES.serve_context}, "
+            f"llama.cpp -c >= {HERMES.serve_context} x -np"),
     KnownIssue(
         id="vllm-sleep-uma", severity="warn", engines=["vllm"], needs_unified=True,
         title="vLLM sleep mode frees nothing on unified memory: the reservation stays mapped",

@@ -21,6 +21,9 @@ def register(app: typer.Typer) -> None:
         quick: bool = typer.Option(False, "--quick", help="trim samples and durations (CI)"),
         fresh: bool = typer.Option(False, "--fresh", help="start a new run instead of resuming an unfinished one"),
         lanes: Optional[str] = typer.Option(None, "--lanes", help="comma-separated subset of lane names to run"),
+        timeout: float | None = typer.Option(None, "--timeout", min=0.1,
+                                             help="deadline of one request to a lane, seconds (plan: bench.timeout_s)"),
+        wait: bool = typer.Option(False, "--wait", help="wait for a bakeoff already running in LANEKIT_HOME"),
         json_out: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
     ) -> None:
         """Run a bakeoff: fit → guard → up → doctor → bench → eval → down per lane; rank; write the profile."""
@@ -36,25 +39,22 @@ def register(app: typer.Typer) -> None:
         if quick:
             the_plan = the_plan.quick()
         if lanes:
-            wanted = [n.strip() for n in lanes.split(",") if n.strip()]
-            known = {s.name for s in the_plan.lane_specs()}
-            unknown = [n for n in wanted if n not in known]
-            if unknown:
-                raise ConfigError(f"--lanes: unknown lane(s) {', '.join(unknown)}", fix=f"lanes: {', '.join(sorted(known))}")
-            the_plan.lanes = [x for x in the_plan.lanes if x.get("name") in wanted]
-            the_plan.grid = []
+            the_plan = the_plan.select([n.strip() for n in lanes.split(",") if n.strip()])
+        if timeout is not None:
+            the_plan = the_plan.model_copy(update={"bench": the_plan.bench.model_copy(update={"timeout_s": timeout})})
         progress_console = Console(stderr=True)
-        result = run_bakeoff(the_plan, out_dir=out, agent=agent, resume=not fresh, console=progress_console)
+        result = run_bakeoff(the_plan, out_dir=out, agent=agent, resume=not fresh, console=progress_console,
+                             wait=wait)
         if json_out:
-            print_json(result.model_dump())
+            print_json(result.model_dump(mode="json"))
         else:
             from lanekit.report.render.markdown import lane_table
 
             if result.resumed_lanes:
                 console.print(f"resumed run {result.run_id}: skipped finished lanes {', '.join(result.resumed_lanes)}")
-            console.print(lane_table(result.lanes), markup=False)
+            console.print(lane_table(result), markup=False)
             console.print(f"profile: {result.out_dir}/README.md  (run {result.run_id}, "
-                          f"{result.elapsed_s / 60:.1f} min)", markup=False)
+                          f"{(result.elapsed_s or 0) / 60:.1f} min)", markup=False)
             console.print(result.verdict, markup=False, style="bold red" if result.nothing_measured else "bold",
                           soft_wrap=not console.is_terminal)
         if result.nothing_measured:  # a measured "nothing eligible" is exit 0; no measurement at all is not

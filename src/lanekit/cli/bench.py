@@ -45,6 +45,7 @@ def _run_one(name: str, target: Any, opts: dict[str, Any], common: dict[str, Any
 
     mt = opts["max_tokens"]
     scrape = {"metrics_url": target.metrics_url, "metrics_prefix": target.metrics_prefix}
+    common = {**common, "timeout_s": opts["timeout"], "alive": target.alive}
     if name == "single":
         return sc.run_single(target.base_url, target.model, samples=opts["samples"], max_tokens=mt or 256,
                              warmup=opts["warmup"], model_ref=target.model_ref, api=opts["api"], **common)
@@ -123,6 +124,9 @@ def register(app: typer.Typer) -> None:
         turns: int = typer.Option(8, "--turns", min=2, help="prefix: agent turns"),
         depths: str | None = typer.Option(None, "--depths", help="depth: context depths, e.g. 4096,16384,65536"),
         api: str = typer.Option("chat", "--api", help="single: chat | completions"),
+        timeout: float = typer.Option(300.0, "--timeout", min=0.1,
+                                      help="seconds one request may take, send to last byte (a hung server fails)"),
+        wait: bool = typer.Option(False, "--wait", help="wait for another measurement on the same endpoint to finish"),
         db: str | None = typer.Option(None, "--db", help="results store (default: $LANEKIT_HOME/results.sqlite)"),
         no_store: bool = typer.Option(False, "--no-store", help="do not write the results store"),
         json_out: bool = typer.Option(False, "--json", help="print the stable JSON on stdout"),
@@ -141,41 +145,53 @@ def register(app: typer.Typer) -> None:
         opts = {"samples": samples or 5, "samples_set": samples is not None, "max_tokens": max_tokens,
                 "warmup": warmup, "duration": duration, "interval": interval, "streams": streams, "gap": gap,
                 "concurrency": _ints(concurrency, "--concurrency"), "requests_per_level": requests_per_level,
-                "turns": turns, "depths": _ints(depths, "--depths"), "api": api}
+                "turns": turns, "depths": _ints(depths, "--depths"), "api": api, "timeout": timeout}
         target = tgt.from_lane(lane) if lane else tgt.from_url(url, model, metrics_url)
         if lane and model:
             target = tgt.Target(**{**target.__dict__, "model": model})
         if lane and metrics_url:
             target = tgt.Target(**{**target.__dict__, "metrics_url": metrics_url})
 
-        store = run_id = None
-        if not no_store:
-            from lanekit.report.store import Store
+        from lanekit.locks import measuring
 
-            store = Store(db)
-            run_id = store.new_run("bench", {"lane": target.lane, "base_url": target.base_url, "model": target.model,
-                                             "scenarios": names, "options": {k: v for k, v in opts.items()}})
-        results = []
-        status = "failed"
-        try:
-            results = _run_all(names, target, opts, store, run_id, err_console)
-            status = "done"
-        except KeyboardInterrupt:
-            status = "interrupted"
-            raise
-        finally:
-            if store is not None:
-                store.finish_run(run_id, status)
+        store = run_id = sink = None
+        with measuring(target.base_url, f"lanekit bench {','.join(names)}", wait=wait,
+                       on_wait=lambda msg: err_console.print(msg, markup=False)):
+            if not no_store:
+                from lanekit.report.store import Store, StoreSink
+
+                store = Store(db)
+                run_id = store.new_run("bench", {"lane": target.lane, "base_url": target.base_url,
+                                                 "model": target.model, "scenarios": names,
+                                                 "options": {k: v for k, v in opts.items()}})
+                sink = StoreSink(store, run_id, target.lane)
+            results = []
+            status = "failed"
+            try:
+                results = _run_all(names, target, opts, sink, err_console)
+                status = "done"
+            except KeyboardInterrupt:
+                status = "interrupted"
+                raise
+            finally:
+                if store is not None:
+                    store.finish_run(run_id, status)
+                    store.close()
         if json_out:
             objs = [r.to_json_object() for r in results]
             print_json(objs[0] if len(objs) == 1 else objs)
-            return
-        for r in results:
-            _render(r)
+        else:
+            for r in results:
+                _render(r)
+        empty = [r for r in results if r.summary.get("requests") and not r.summary.get("samples")]
+        if empty:  # every request failed: that is not a measurement
+            first = empty[0].summary
+            err_console.print(f"error: no request of {empty[0].scenario} succeeded ({first.get('errors')} failed: "
+                              f"{first.get('first_error')})", markup=False, style="bold red")
+            raise typer.Exit(1)
 
 
-def _run_all(names: list[str], target: Any, opts: dict[str, Any], store: Any, run_id: str | None,
-             err_console: Any) -> list[Any]:
+def _run_all(names: list[str], target: Any, opts: dict[str, Any], sink: Any, err_console: Any) -> list[Any]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     results = []
@@ -187,7 +203,7 @@ def _run_all(names: list[str], target: Any, opts: dict[str, Any], store: Any, ru
             def progress(done: float, total: float | None, label: str, task: Any = task) -> None:
                 bar.update(task, completed=done, total=total, label=label)
 
-            common = {"store": store, "run_id": run_id, "lane": target.lane, "progress": progress}
+            common = {"sink": sink, "progress": progress}
             results.append(_run_one(name, target, opts, common))
             bar.update(task, visible=False)
     return results

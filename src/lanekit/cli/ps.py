@@ -8,7 +8,7 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command()
     def ps(json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-        """List live lanes: name, engine, pid, port, uptime, RSS."""
+        """List live lanes (and orphans of a dead lanekit): name, state, engine, pid, port, ctx, RSS."""
         from rich.table import Table
 
         from lanekit.cli.output import console, print_json
@@ -21,12 +21,18 @@ def register(app: typer.Typer) -> None:
         if not rows:
             console.print("no live lanes")
             return
-        table = Table("name", "engine", "pid", "port", "ctx", "uptime", "RSS")
+        table = Table("name", "state", "engine", "pid", "port", "ctx", "uptime", "RSS")
         for r in rows:
             rss = f"{r['rss_bytes'] / (1 << 20):.0f} MiB" if r["rss_bytes"] else "-"
             ctx = f"{r['served_ctx']:,}" + ("!" if r["ctx_warning"] else "")
-            table.add_row(r["name"], r["engine"], str(r["pid"]), str(r["port"]), ctx, f"{r['uptime_s']:.0f}s", rss)
+            state = r["state"] if r["state"] == "live" else f"[red]{r['state']}[/]"
+            table.add_row(r["name"], state, r["engine"], str(r["pid"]), str(r["port"]), ctx,
+                          f"{r['uptime_s']:.0f}s", rss)
         console.print(table)
+        stray = [r for r in rows if r["state"] != "live"]
+        if stray:
+            console.print(f"{len(stray)} lane(s) outlived their lanekit process: `lanekit down --orphans` stops "
+                          "them", style="yellow", markup=False)
         for r in rows:
             if r["ctx_warning"]:
                 console.print(f"! {r['name']} {r['ctx_warning']}", markup=False, style="yellow")

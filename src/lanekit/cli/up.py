@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         overrides = {"name": name, "model": model, "ctx": ctx, "parallel": parallel, "port": port,
                      "threads": threads, "kv_dtype": kv_dtype, "chat_template_file": chat_template_file}
         spec = resolve_spec(lane, lanes_file, overrides)
-        lane_obj = Lane(spec)
+        lane_obj = Lane(spec, owner_kind="up", detached=True)
         if dry_run:
             lane_obj.check(preflight=False)
             argv = lane_obj.engine.argv(spec, lane_obj.port)

@@ -64,6 +64,15 @@ def http_400(model: str | None, engine: str | None) -> str:
     return f"start the server with {tool_parser_flags(model, engine)}; " + recipe_hint(model, engine or "vllm")
 
 
+def streaming_tools(model: str | None, engine: str | None) -> str:
+    """Fix for tool calls that only the non-streamed path returns whole."""
+    if engine == "llamacpp":
+        return ("llama.cpp's streaming parser missed the call: update llama-server, or serve a template whose "
+                "tool-call markup is the one its parser knows (" + recipe_hint(model, engine) + ")")
+    return (f"the server's streaming tool parser does not match the model: {tool_parser_flags(model, engine)} with "
+            "the model's own parser, or a newer engine; " + recipe_hint(model, engine or "vllm"))
+
+
 def no_jinja() -> str:
     return ("start llama-server with --jinja (remove --no-jinja from extra_args; lanekit adds --jinja, "
             "and the last flag wins)")

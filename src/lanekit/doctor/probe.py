@@ -1,18 +1,22 @@
-"""The doctor's view of a live lane: one HTTP client, cached responses, engine detection.
+"""The doctor's view of a live lane: the endpoint client, cached exchanges, engine detection.
 
-Checks share a `Probe`, so the expensive requests (a tool call, a coherence prompt, a stream)
-are made once and read by every check that needs them. The transport is a parameter so unit
-tests pass `httpx.MockTransport`.
+Checks share a `Probe`, so the expensive requests (a tool call streamed and not, a coherence
+prompt, a stream) are made once and read by every check that needs them. Every request goes
+through `lanekit.endpoint.client`, so `--timeout` is a deadline per request (a server that only
+sends keep-alive pings fails it). The transport is a parameter so unit tests pass
+`httpx.MockTransport`.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from lanekit.endpoint.client import SyncEndpointClient
+from lanekit.endpoint.records import RequestRecord
 
 WEATHER_TOOL = {"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather for a city",
@@ -31,23 +35,43 @@ class Reply:
     text: str = ""
     seconds: float = 0.0
     error: str | None = None
+    record: RequestRecord | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == 200 and isinstance(self.body, dict)
 
     def message(self) -> dict:
-        """choices[0].message of a chat completion ({} when absent)."""
+        """choices[0].message of a chat completion ({} when absent); streamed replies assembled."""
+        if self.record is not None and self.record.reply is not None and self.record.streamed:
+            return self.record.reply.message()
         try:
             return self.body["choices"][0].get("message") or {}
-        except (TypeError, KeyError, IndexError):
+        except (TypeError, KeyError, IndexError, AttributeError):
             return {}
 
     def finish_reason(self) -> str | None:
+        if self.record is not None and self.record.streamed:
+            return self.record.finish_reason
         try:
             return self.body["choices"][0].get("finish_reason")
-        except (TypeError, KeyError, IndexError):
+        except (TypeError, KeyError, IndexError, AttributeError):
             return None
+
+    @classmethod
+    def of(cls, rec: RequestRecord) -> Reply:
+        """The exchange as the checks read it, from the endpoint client's record."""
+        seconds = (rec.e2e_ns or 0) / 1e9
+        if rec.status_code is None or rec.error_kind == "timeout":  # no complete answer: none at all
+            return cls(0, error=rec.error, seconds=seconds, record=rec)
+        if rec.error_kind == "malformed":
+            return cls(rec.status_code, None, rec.body_text, seconds, rec.error, rec)
+        if rec.streamed and rec.status_code == 200:
+            body = {"choices": [{"message": rec.reply.message() if rec.reply else {},
+                                 "finish_reason": rec.finish_reason}],
+                    "usage": (rec.reply.usage if rec.reply else None) or {}}
+            return cls(200, body, "", seconds, rec.error, rec)
+        return cls(rec.status_code, rec.body, rec.body_text, seconds, rec.error, rec)
 
 
 @dataclass
@@ -68,7 +92,8 @@ class Probe:
         self.base_url = self.base_url.rstrip("/")
         if not self.base_url.endswith("/v1"):
             self.base_url += "/v1"
-        self.client = httpx.Client(timeout=self.timeout_s, transport=self.transport)
+        self.client = SyncEndpointClient(self.base_url, self.model or "default", transport=self.transport,
+                                         timeout_s=self.timeout_s)
 
     def close(self) -> None:
         self.client.close()
@@ -80,20 +105,19 @@ class Probe:
 
     # -- raw requests --------------------------------------------------------------------
     def get(self, url: str) -> Reply:
+        """A GET within the probe's deadline (status 0: no answer)."""
         t0 = time.monotonic()
-        try:
-            resp = self.client.get(url)
-        except httpx.HTTPError as exc:
-            return Reply(0, error=f"{type(exc).__name__}: {exc}", seconds=time.monotonic() - t0)
-        return _reply(resp, t0)
+        status, body, text, error = self.client.get(url, timeout_s=self.timeout_s)
+        return Reply(status, body, text, time.monotonic() - t0, error)
 
-    def post(self, path: str, body: dict) -> Reply:
-        t0 = time.monotonic()
-        try:
-            resp = self.client.post(self.base_url + path, json=body)
-        except httpx.HTTPError as exc:
-            return Reply(0, error=f"{type(exc).__name__}: {exc}", seconds=time.monotonic() - t0)
-        return _reply(resp, t0)
+    def complete(self, key: str, messages: list[dict], *, stream: bool = False, **extra: Any) -> Reply:
+        """A cached chat completion at temperature 0 through the endpoint client."""
+        def make() -> Reply:
+            rec = self.client.request(model=self.model_name(), messages=messages, stream=stream, temperature=0,
+                                      max_tokens=extra.pop("max_tokens", self.max_tokens), tools=extra.pop("tools", None),
+                                      extra_body=extra or None)
+            return Reply.of(rec)
+        return self.cached(key, make)
 
     def cached(self, key: str, make) -> Any:
         if key not in self._cache:
@@ -150,13 +174,13 @@ class Probe:
 
     def chat(self, key: str, messages: list[dict], **extra: Any) -> Reply:
         """A cached non-streaming chat completion at temperature 0."""
-        body = {"model": self.model_name(), "messages": messages, "temperature": 0,
-                "max_tokens": extra.pop("max_tokens", self.max_tokens), **extra}
-        return self.cached(key, lambda: self.post("/chat/completions", body))
+        return self.complete(key, messages, **extra)
 
-    def tool_reply(self) -> Reply:
-        return self.chat("tools", [{"role": "system", "content": SYSTEM_PROMPT},
-                                   {"role": "user", "content": TOOL_PROMPT}], tools=[WEATHER_TOOL])
+    def tool_reply(self, stream: bool = False) -> Reply:
+        """The tool-call request, non-streamed (what most checks read) or streamed (what agents send)."""
+        return self.complete("tools-stream" if stream else "tools",
+                             [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": TOOL_PROMPT}],
+                             stream=stream, tools=[WEATHER_TOOL])
 
     def no_tool_reply(self) -> Reply:
         """Same messages without `tools`: if prompt_tokens match, the tools never reached the prompt."""
@@ -170,40 +194,14 @@ class Probe:
     def _stream(self) -> dict:
         from lanekit.quality.coherence import KNOWN_PROMPTS
 
-        body = {"model": self.model_name(), "messages": [{"role": "user", "content": KNOWN_PROMPTS[1][0]}],
-                "temperature": 0, "max_tokens": 24, "stream": True, "stream_options": {"include_usage": True}}
-        out = {"status": 0, "chunks": 0, "content": "", "usage": None, "done": False, "ttfc_s": None,
-               "error": None, "bad_lines": 0}
-        t0 = time.monotonic()
-        try:
-            with self.client.stream("POST", self.base_url + "/chat/completions", json=body) as resp:
-                out["status"] = resp.status_code
-                if resp.status_code != 200:
-                    out["error"] = resp.read().decode(errors="replace")[:300]
-                    return out
-                for line in resp.iter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        out["done"] = True
-                        break
-                    try:
-                        chunk = json.loads(data)
-                    except ValueError:
-                        out["bad_lines"] += 1
-                        continue
-                    if out["ttfc_s"] is None:
-                        out["ttfc_s"] = time.monotonic() - t0
-                    out["chunks"] += 1
-                    for choice in chunk.get("choices") or []:
-                        delta = choice.get("delta") or {}
-                        out["content"] += delta.get("content") or ""
-                    if chunk.get("usage"):
-                        out["usage"] = chunk["usage"]
-        except httpx.HTTPError as exc:
-            out["error"] = f"{type(exc).__name__}: {exc}"
-        return out
+        rec = self.client.request(model=self.model_name(), messages=[{"role": "user", "content": KNOWN_PROMPTS[1][0]}],
+                                  stream=True, temperature=0, max_tokens=24)
+        malformed = rec.error_kind == "malformed"
+        return {"status": rec.status_code or 0, "chunks": rec.n_chunks,
+                "content": rec.reply.content or "" if rec.reply else "", "usage": rec.reply.usage if rec.reply else None,
+                "done": rec.saw_done, "ttfc_s": rec.ttfr_ns / 1e9 if rec.ttfr_ns is not None else None,
+                "error": None if malformed or rec.error_kind == "empty" else rec.error,
+                "bad_lines": 1 if malformed else 0, "malformed": rec.error if malformed else None}
 
     def metrics_text(self) -> Reply:
         def fetch():
@@ -214,12 +212,3 @@ class Probe:
 def default_metrics_url(root: str, engine: str | None) -> str:
     """Where each engine serves Prometheus text (NIM: /v1/metrics; trtllm: /prometheus/metrics)."""
     return root + {"nim": "/v1/metrics", "trtllm": "/prometheus/metrics"}.get(engine or "", "/metrics")
-
-
-def _reply(resp: httpx.Response, t0: float) -> Reply:
-    text = resp.text
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    return Reply(resp.status_code, body, text, time.monotonic() - t0)

@@ -29,11 +29,38 @@ def split_base(base_url: str) -> tuple[str, str]:
     return root, root + "/v1"
 
 
-def _json(http: httpx.Client, url: str) -> Any:
-    with contextlib.suppress(httpx.HTTPError, ValueError):
-        resp = http.get(url)
-        if resp.status_code == 200:
-            return resp.json()
+def _from_props(props: Any) -> ServedContext | None:
+    if isinstance(props, dict):
+        settings = props.get("default_generation_settings")
+        n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+        if isinstance(n_ctx, int) and n_ctx > 0:
+            slots = props.get("total_slots")
+            return ServedContext(per_request=n_ctx, slots=slots if isinstance(slots, int) else None, source="/props")
+    return None
+
+
+def _from_models(models: Any, model: str | None) -> ServedContext | None:
+    if isinstance(models, dict) and isinstance(models.get("data"), list):
+        entries = [e for e in models["data"] if isinstance(e, dict)]
+        chosen = next((e for e in entries if e.get("id") == model), entries[0] if entries else None)
+        if chosen is not None and isinstance(chosen.get("max_model_len"), int):
+            return ServedContext(per_request=chosen["max_model_len"], source="/v1/models")
+    return None
+
+
+def _from_ps(running: Any) -> ServedContext | None:
+    if isinstance(running, dict) and isinstance(running.get("models"), list):
+        for entry in running["models"]:
+            if isinstance(entry, dict) and isinstance(entry.get("context_length"), int):
+                return ServedContext(per_request=entry["context_length"], source="/api/ps")
+    return None
+
+
+def _json(resp: httpx.Response) -> Any:
+    if resp.status_code != 200:
+        return None
+    with contextlib.suppress(ValueError, UnicodeDecodeError):
+        return resp.json()
     return None
 
 
@@ -42,23 +69,24 @@ def served_context(base_url: str, *, timeout_s: float = 10.0, transport: httpx.B
     """Ask the endpoint what context it serves per request; never raises."""
     root, v1 = split_base(base_url)
     with httpx.Client(transport=transport, timeout=timeout_s) as http:
-        props = _json(http, f"{root}/props")
-        if isinstance(props, dict):
-            settings = props.get("default_generation_settings")
-            n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-            if isinstance(n_ctx, int) and n_ctx > 0:
-                slots = props.get("total_slots")
-                return ServedContext(per_request=n_ctx, slots=slots if isinstance(slots, int) else None,
-                                     source="/props")
-        models = _json(http, f"{v1}/models")
-        if isinstance(models, dict) and isinstance(models.get("data"), list):
-            entries = [e for e in models["data"] if isinstance(e, dict)]
-            chosen = next((e for e in entries if e.get("id") == model), entries[0] if entries else None)
-            if chosen is not None and isinstance(chosen.get("max_model_len"), int):
-                return ServedContext(per_request=chosen["max_model_len"], source="/v1/models")
-        running = _json(http, f"{root}/api/ps")
-        if isinstance(running, dict) and isinstance(running.get("models"), list):
-            for entry in running["models"]:
-                if isinstance(entry, dict) and isinstance(entry.get("context_length"), int):
-                    return ServedContext(per_request=entry["context_length"], source="/api/ps")
-    return ServedContext()
+        def get(url: str) -> Any:
+            with contextlib.suppress(httpx.HTTPError):
+                return _json(http.get(url))
+            return None
+
+        return (_from_props(get(f"{root}/props")) or _from_models(get(f"{v1}/models"), model)
+                or _from_ps(get(f"{root}/api/ps")) or ServedContext())
+
+
+async def served_context_async(http: httpx.AsyncClient, base_url: str, *, model: str | None = None,
+                               timeout_s: float = 10.0) -> ServedContext:
+    """`served_context` on an existing async client (the load scenarios' own pool)."""
+    root, v1 = split_base(base_url)
+
+    async def get(url: str) -> Any:
+        with contextlib.suppress(httpx.HTTPError):
+            return _json(await http.get(url, timeout=timeout_s))
+        return None
+
+    return (_from_props(await get(f"{root}/props")) or _from_models(await get(f"{v1}/models"), model)
+            or _from_ps(await get(f"{root}/api/ps")) or ServedContext())

@@ -52,6 +52,11 @@ class Engine(Protocol):
     def served_ctx(self, spec: LaneSpec) -> int:
         """Context tokens one request can use on this lane."""
 
+    # Optional hooks, looked up with getattr by the lifecycle:
+    #   preflight(spec)         refuse a build that cannot run here (llama.cpp: smoke decode)
+    #   prepare(spec, port)     after /health: pull/create/load the model (Ollama)
+    #   exit_fix(returncode)    the fix for a server that died on a signal
+
 
 class HttpEngine:
     """Defaults shared by engines that serve OpenAI HTTP on the lane's host and port.

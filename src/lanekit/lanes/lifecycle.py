@@ -3,15 +3,15 @@
     stopped → starting → ready → stopping → stopped
                  ↘ failed ↗        ↘ failed
 
-Every state change goes through `Lane._set_state`. Teardown signals the whole process group
-(SIGTERM, grace, SIGKILL), then *verifies*: port closed, processes gone, memory back.
+Every state change goes through `Lane._set_state`. Teardown (`lanes/teardown.py`) signals only
+the lane's own processes (SIGTERM, grace, SIGKILL), then *verifies*: port closed, processes
+gone, memory back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import time
 from collections import deque
@@ -21,14 +21,17 @@ from pathlib import Path
 
 import httpx
 import psutil
-from pydantic import BaseModel
 
-from lanekit.dirs import log_dir
+from lanekit.dirs import home, log_dir
 from lanekit.errors import LaneStartError
-from lanekit.lanes import registry
+from lanekit.lanes import procs, registry
 from lanekit.lanes.engine import Engine, engine_for
-from lanekit.lanes.guard import check_fits, memory_pool, pick_port, port_is_closed, require_port
+from lanekit.lanes.guard import check_fits, memory_pool, pick_port, require_port
 from lanekit.lanes.spec import LaneSpec
+from lanekit.lanes.teardown import TeardownReport, stop_lane_processes
+
+__all__ = ["Lane", "LaneState", "TeardownReport", "down", "serve_lane", "stop_process_group", "tail"]
+stop_process_group = stop_lane_processes
 
 
 class LaneState(str, Enum):
@@ -48,40 +51,6 @@ _ALLOWED = {
 }
 
 
-class TeardownReport(BaseModel):
-    """What teardown did and what it verified afterwards."""
-
-    name: str
-    pid: int
-    stop_s: float
-    forced_kill: bool
-    port_closed: bool
-    processes_gone: bool
-    survivors: list[int]
-    mem_available_before_bytes: int
-    mem_available_after_bytes: int
-    gpu_free_before_bytes: int | None = None
-    gpu_free_after_bytes: int | None = None
-
-    @property
-    def mem_delta_bytes(self) -> int:
-        """After-teardown minus before-launch MemAvailable (≈0 or positive when memory came back)."""
-        return self.mem_available_after_bytes - self.mem_available_before_bytes
-
-    @property
-    def verified(self) -> bool:
-        return self.port_closed and self.processes_gone
-
-    def summary(self) -> str:
-        gib = 1 << 30
-        return (f"lane {self.name}: stopped in {self.stop_s:.1f}s{' (SIGKILL)' if self.forced_kill else ''}; "
-                f"port {'closed' if self.port_closed else 'STILL OPEN'}; "
-                f"processes {'gone' if self.processes_gone else f'SURVIVED {self.survivors}'}; "
-                f"memory available {self.mem_available_before_bytes / gib:.2f} GiB before launch → "
-                f"{self.mem_available_after_bytes / gib:.2f} GiB after teardown "
-                f"(Δ {self.mem_delta_bytes / gib:+.2f} GiB)")
-
-
 def tail(path: str | Path, lines: int = 30) -> str:
     """The last `lines` lines of a log file (empty when it does not exist)."""
     try:
@@ -91,91 +60,11 @@ def tail(path: str | Path, lines: int = 30) -> str:
         return ""
 
 
-def _group_members(pgid: int) -> list[psutil.Process]:
-    members = []
-    for proc in psutil.process_iter(["pid", "status"]):
-        try:
-            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(proc.pid) == pgid:
-                members.append(proc)
-        except (ProcessLookupError, psutil.Error, OSError):
-            continue
-    return members
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-@contextlib.contextmanager
-def _sigint_deferred() -> Iterator[None]:
-    """Let teardown finish even if Ctrl-C is pressed again (main thread only)."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def stop_process_group(rec: registry.LaneRecord, popen: subprocess.Popen | None = None) -> TeardownReport:
-    """SIGTERM the lane's process group, SIGKILL after the grace period, then verify."""
-    grace = float(rec.spec.get("stop_grace_s", 10.0))
-    t0 = time.monotonic()
-    forced = False
-    with _sigint_deferred():
-        if rec.stop_argv:  # containers: the docker client dying does not stop the container
-            with contextlib.suppress(OSError, subprocess.SubprocessError):
-                subprocess.run(rec.stop_argv, timeout=grace + 30, capture_output=True)
-        proc = rec.process()
-        tracked = [proc] if proc else []
-        if proc:
-            with contextlib.suppress(psutil.Error):
-                tracked += proc.children(recursive=True)
-        tracked += [p for p in _group_members(rec.pgid) if p not in tracked]
-        _signal_group(rec.pgid, signal.SIGTERM)
-        for p in tracked:
-            with contextlib.suppress(psutil.Error):
-                p.terminate()
-        _, alive = psutil.wait_procs(tracked, timeout=grace)
-        if popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                popen.wait(timeout=0.1 if not alive else 0)
-        if alive or _group_members(rec.pgid):
-            forced = True
-            _signal_group(rec.pgid, signal.SIGKILL)
-            for p in alive:
-                with contextlib.suppress(psutil.Error):
-                    p.kill()
-            psutil.wait_procs(alive, timeout=5)
-        if popen is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                popen.wait(timeout=5)
-        survivors = [p.pid for p in tracked if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-        survivors += [p.pid for p in _group_members(rec.pgid) if p.pid not in survivors]
-        deadline = time.monotonic() + 5
-        while not port_is_closed(rec.host, rec.port) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        pool = memory_pool()
-        report = TeardownReport(
-            name=rec.name, pid=rec.pid, stop_s=time.monotonic() - t0, forced_kill=forced,
-            port_closed=port_is_closed(rec.host, rec.port), processes_gone=not survivors, survivors=survivors,
-            mem_available_before_bytes=rec.mem_available_before_bytes,
-            mem_available_after_bytes=memory_pool(uses_gpu=False).available_bytes,
-            gpu_free_before_bytes=rec.gpu_free_before_bytes,
-            gpu_free_after_bytes=pool.available_bytes if pool.kind == "gpu" else None)
-        if report.processes_gone:
-            registry.remove(rec.name)
-    return report
-
-
 class Lane:
     """One lane: spec + engine + the process once started. Use `serve_lane` for a scoped lane."""
 
-    def __init__(self, spec: LaneSpec, engine: Engine | None = None) -> None:
+    def __init__(self, spec: LaneSpec, engine: Engine | None = None, *, owner_kind: str = "lanekit",
+                 detached: bool = False, run_id: str | None = None, stop_orphan: bool = False) -> None:
         if type(spec) is LaneSpec:  # a bare base spec: re-validate into the engine's own spec class
             from lanekit.lanes.spec import parse_lane
 
@@ -190,6 +79,9 @@ class Lane:
         self.free_after_bytes: int | None = None
         self.ready_s: float | None = None
         self.teardown: TeardownReport | None = None
+        self.owner_kind, self.detached, self.run_id = owner_kind, detached, run_id
+        self.stop_orphan = stop_orphan  # an orphan of a dead lanekit under this name is stopped, not refused
+        self.orphan_report: TeardownReport | None = None
 
     # -- state machine -------------------------------------------------------------------
     def _set_state(self, new: LaneState) -> None:
@@ -227,12 +119,7 @@ class Lane:
         self.estimate = self.engine.memory_estimate(self.spec)
         pool = memory_pool(uses_gpu=getattr(self.spec, "gpu_layers", None) != 0)
         self.free_after_bytes = check_fits(self.estimate, pool, self.spec.headroom_bytes, self.spec.name)
-        existing = registry.read(self.spec.name)
-        if existing is not None and existing.is_alive():
-            from lanekit.errors import ConfigError
-
-            raise ConfigError(f"a lane named {self.spec.name!r} is already running (pid {existing.pid})",
-                              fix=f"stop it with `lanekit down {self.spec.name}` or choose another --name")
+        self._check_existing()
         if self.port is None:
             self.port = pick_port(self.spec.host)
         else:
@@ -240,6 +127,31 @@ class Lane:
         engine_preflight = getattr(self.engine, "preflight", None)
         if preflight and engine_preflight is not None:
             engine_preflight(self.spec)
+
+    def _check_existing(self) -> None:
+        """Refuse a name that is running; an orphan of a dead lanekit is stopped when allowed."""
+        from lanekit.errors import ConfigError
+
+        existing = registry.read(self.spec.name)
+        if existing is None:
+            return
+        state = existing.state()
+        if state == "stale":
+            registry.remove(existing.name)
+            return
+        if state in ("orphan", "leader-gone") and self.stop_orphan:
+            self.orphan_report = stop_lane_processes(existing)
+            if not self.orphan_report.processes_gone:
+                raise ConfigError(f"an orphan of lane {self.spec.name!r} survived its teardown "
+                                  f"(pids {self.orphan_report.survivors})", fix="stop them by hand (kill -9)")
+            return
+        if state in ("orphan", "leader-gone"):
+            raise ConfigError(f"lane {self.spec.name!r} is an orphan: its lanekit process (pid {existing.owner_pid}) "
+                              f"died and left it running (pid {existing.pid})",
+                              fix=f"stop it with `lanekit down {self.spec.name}` or `lanekit down --orphans`")
+        raise ConfigError(f"a lane named {self.spec.name!r} is already running (pid {existing.pid}, owned by "
+                          f"{existing.owner_kind} pid {existing.owner_pid})",
+                          fix=f"stop it with `lanekit down {self.spec.name}` or choose another --name")
 
     def start(self) -> None:
         """Guard, launch in a new process group with logs to a file, and record ownership."""
@@ -251,7 +163,8 @@ class Lane:
             self.state = LaneState.FAILED
             self._set_state(LaneState.STOPPED)
             raise
-        env = {**os.environ, **self.engine.env(self.spec), registry.OWNER_ENV: self.spec.name}
+        env = {**os.environ, **self.engine.env(self.spec), registry.OWNER_ENV: self.spec.name,
+               procs.HOME_ENV: str(home())}
         log_path = log_dir() / f"{self.spec.name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
         gpu_pool = memory_pool()
         mem_before = memory_pool(uses_gpu=False).available_bytes
@@ -260,16 +173,18 @@ class Lane:
             log.flush()
             self.popen = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           env=env, start_new_session=True)
-        proc = psutil.Process(self.popen.pid)
+        leader = procs.ProcIdentity.of(self.popen.pid)
         self.record = registry.LaneRecord(
             name=self.spec.name, engine=self.spec.engine, pid=self.popen.pid, pgid=self.popen.pid,
-            create_time=proc.create_time(), host=self.spec.host, port=self._port(), base_url=self.base_url,
+            create_time=leader.create_time or time.time(), start_ticks=leader.start_ticks, boot_id=leader.boot_id,
+            host=self.spec.host, port=self._port(), base_url=self.base_url,
             health_url=self.engine.health_url(self.spec, self._port()), metrics_url=self.metrics_url,
             model_id=self.model_id, served_ctx=self.engine.served_ctx(self.spec), asked_ctx=self.spec.ctx,
             log_path=str(log_path),
             started_at=time.time(), mem_available_before_bytes=mem_before,
             gpu_free_before_bytes=gpu_pool.available_bytes if gpu_pool.kind == "gpu" else None,
-            owner_pid=os.getpid(), stop_argv=self.engine.stop_argv(self.spec), argv0=argv[0],
+            **registry.owner_identity(), owner_kind=self.owner_kind, detached=self.detached, run_id=self.run_id,
+            stop_argv=self.engine.stop_argv(self.spec), argv0=argv[0],
             spec=self.spec.model_dump(mode="json"))
         registry.write(self.record)
 
@@ -295,12 +210,10 @@ class Lane:
                                fix="raise warm_timeout_s for large models, or read `lanekit logs`")
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.5)
-        prepare = getattr(self.engine, "prepare_steps", None)
+        prepare = getattr(self.engine, "prepare", None)
         if prepare is not None:  # e.g. Ollama: the daemon is up, now pull/create and load the model
-            from lanekit.lanes.engines.ollama import run_prepare_steps
-
             try:
-                run_prepare_steps(prepare(self.spec, self._port()))
+                prepare(self.spec, self._port())
             except LaneStartError:
                 self._set_state(LaneState.FAILED)
                 raise
@@ -342,6 +255,45 @@ class Lane:
                 continue
         return False
 
+    # -- liveness --------------------------------------------------------------------------
+    def death_reason(self) -> str | None:
+        """None while the engine runs; once it has died, how (exit status or signal, telling log line).
+
+        Cheap (a process poll): the load scenarios and the agent loop call it between requests."""
+        from lanekit.lanes.exits import describe_exit, last_error_line
+
+        if self.record is None:
+            return None
+        code = self.popen.poll() if self.popen is not None else None
+        if code is None and self.popen is None and self.record.is_alive():
+            return None
+        if code is None and self.popen is not None:
+            return None
+        program = Path(self.record.argv0).name if self.record.argv0 else self.spec.engine
+        how = describe_exit(code) if code is not None else "is gone"
+        line = last_error_line(self.log_tail())
+        return f"{program} {how} while the lane was in use" + (f": {line}" if line else "")
+
+    def require_alive(self, health: bool = True) -> None:
+        """Raise LaneStartError (with the log tail) if the engine died or stopped answering /health."""
+        reason = self.death_reason()
+        if reason is None and health and self.record is not None:
+            try:
+                with httpx.Client(timeout=5.0) as client:
+                    status = client.get(self.record.health_url).status_code
+                if status != 200:
+                    reason = f"{self.spec.engine} answers /health with HTTP {status}"
+            except httpx.HTTPError as exc:
+                reason = f"{self.spec.engine} does not answer /health ({type(exc).__name__})"
+        if reason is not None:
+            code = self.popen.poll() if self.popen is not None else None
+            engine_fix = getattr(self.engine, "exit_fix", None)
+            fix = (engine_fix(code) if engine_fix and code is not None else None) or f"read {self.log_path}"
+            raise LaneStartError(f"lane {self.spec.name!r}: {reason}", fix=fix, log_tail=self.log_tail())
+
+    def log_tail(self, lines: int = 30) -> str:
+        return tail(self.record.log_path, lines) if self.record else ""
+
     def _fail_exit(self, code: int) -> None:
         """The engine process ended during warm-up: name the signal, the telling log line, the fix."""
         from lanekit.lanes.exits import describe_exit, generic_exit_fix, last_error_line
@@ -366,7 +318,7 @@ class Lane:
                 self.state = LaneState.STOPPED
             return self.teardown
         self._set_state(LaneState.STOPPING)
-        report = stop_process_group(self.record, self.popen)
+        report = stop_lane_processes(self.record, self.popen)
         self.teardown = report
         self._set_state(LaneState.STOPPED if report.processes_gone else LaneState.FAILED)
         return report
@@ -394,6 +346,6 @@ def serve_lane(spec: LaneSpec, timeout_s: float | None = None) -> Iterator[Lane]
 
 
 def down(name: str) -> TeardownReport:
-    """Stop a live lane by name (from its owner record)."""
+    """Stop a live lane by name (from its owner record): live, orphan, or survivors of a dead leader."""
     rec = registry.find_live(name)
-    return stop_process_group(rec)
+    return stop_lane_processes(rec)

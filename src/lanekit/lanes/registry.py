@@ -1,8 +1,11 @@
 """Owner records of live lanes: one JSON file per lane in the state dir.
 
-A record names the pid *and* its start time, so a reused pid is recognised as stale and
-never signalled. Every process lanekit starts carries `LANEKIT_LANE=<name>` in its
-environment, which lets `lanekit_processes()` find survivors even without a record.
+A record names the engine's leader by pid + start ticks since boot (`procs.ProcIdentity`), so a
+reused pid is recognised as stale and never signalled, and a wall-clock step cannot make a live
+lane look stale. It also names the lanekit process that owns the lane: a lane whose owner died
+(SIGKILL of the CLI) without being `detached` (as `lanekit up` lanes are) is an *orphan*.
+Every process lanekit starts carries `LANEKIT_LANE=<name>` and `LANEKIT_HOME` in its
+environment, which finds survivors whose leader is gone.
 """
 
 from __future__ import annotations
@@ -11,15 +14,17 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 from pydantic import BaseModel, Field
 
-from lanekit.dirs import state_dir
+from lanekit.dirs import home, state_dir
 from lanekit.errors import LaneNotFound
+from lanekit.lanes import procs
 
-OWNER_ENV = "LANEKIT_LANE"
+OWNER_ENV = procs.OWNER_ENV
+LaneState = Literal["live", "orphan", "leader-gone", "stale"]
 
 
 class LaneRecord(BaseModel):
@@ -30,6 +35,8 @@ class LaneRecord(BaseModel):
     pid: int
     pgid: int
     create_time: float
+    start_ticks: int | None = None
+    boot_id: str | None = None
     host: str
     port: int
     base_url: str
@@ -45,24 +52,48 @@ class LaneRecord(BaseModel):
     mem_available_before_bytes: int
     gpu_free_before_bytes: int | None = None
     owner_pid: int
+    owner_start_ticks: int | None = None
+    owner_kind: str = Field("lanekit", description="what started it: up, bakeoff, eval, test ...")
+    detached: bool = Field(False, description="meant to outlive its owner (`lanekit up`)")
+    home: str | None = Field(None, description="LANEKIT_HOME of the owner")
+    run_id: str | None = None
     stop_argv: list[str] | None = None
     argv0: str | None = None
     spec: dict[str, Any]
 
+    @property
+    def leader(self) -> procs.ProcIdentity:
+        return procs.ProcIdentity(pid=self.pid, start_ticks=self.start_ticks, boot_id=self.boot_id,
+                                  create_time=None if self.start_ticks is not None else self.create_time)
+
     def process(self) -> psutil.Process | None:
-        """The live process if it is still the one lanekit started, else None."""
-        try:
-            proc = psutil.Process(self.pid)
-            if abs(proc.create_time() - self.create_time) > 0.05:
-                return None  # pid reused by an unrelated process
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return None
-            return proc
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return None
+        """The live leader if it is still the process lanekit started, else None."""
+        return self.leader.process()
 
     def is_alive(self) -> bool:
         return self.process() is not None
+
+    def death_reason(self) -> str | None:
+        """None while the engine's leader runs; else a sentence (for a lane this process did not start,
+        the exit status is unknown: see its log)."""
+        if self.is_alive():
+            return None
+        return f"lane {self.name}'s engine (pid {self.pid}) is gone; its log: {self.log_path}"
+
+    def owner_alive(self) -> bool:
+        """True while the lanekit process that started the lane is still running."""
+        owner = procs.ProcIdentity(pid=self.owner_pid, start_ticks=self.owner_start_ticks, boot_id=self.boot_id)
+        return owner.matches()
+
+    def processes(self) -> list[psutil.Process]:
+        """Every live process that is provably this lane's (leader, group, marked survivors)."""
+        return procs.lane_processes(self.leader, self.pgid, self.name, self.home)
+
+    def state(self) -> LaneState:
+        """live; orphan (owner died, lane not detached); leader-gone (survivors hold on); stale."""
+        if self.is_alive():
+            return "live" if self.detached or self.owner_alive() else "orphan"
+        return "leader-gone" if self.processes() else "stale"
 
     def ctx_warning(self) -> str | None:
         """A sentence when the server serves less context per request than the lane asked for."""
@@ -70,6 +101,11 @@ class LaneRecord(BaseModel):
             return (f"serves {self.served_ctx:,} tokens per request, not the {self.asked_ctx:,} asked "
                     f"(server {self.served_ctx_source}; llama-server caps a slot at the training context)")
         return None
+
+
+def owner_identity() -> dict[str, Any]:
+    """The owner fields for a record made by this process."""
+    return {"owner_pid": os.getpid(), "owner_start_ticks": procs.start_ticks(os.getpid()), "home": str(home())}
 
 
 def _path(name: str) -> Path:
@@ -109,20 +145,29 @@ def all_records() -> list[LaneRecord]:
 
 
 def list_live(prune: bool = True) -> list[LaneRecord]:
-    """Records whose process is still the one lanekit started; stale ones are dropped."""
+    """Records with something still running (live, orphan or leader-gone); stale ones are dropped.
+
+    A record whose leader died while its children still hold memory is kept: `lanekit down`
+    stops those survivors."""
     live = []
     for rec in all_records():
-        if rec.is_alive():
+        if rec.state() != "stale":
             live.append(rec)
         elif prune:
             remove(rec.name)
     return live
 
 
+def orphans(owner_kind: str | None = None) -> list[LaneRecord]:
+    """Lanes whose owning lanekit process died without stopping them (optionally of one kind)."""
+    return [r for r in list_live(prune=True) if r.state() in ("orphan", "leader-gone") and not r.detached
+            and (owner_kind is None or r.owner_kind == owner_kind)]
+
+
 def find_live(name: str) -> LaneRecord:
-    """The live lane called `name`, or LaneNotFound naming the live ones."""
+    """The lane called `name` with something still running, or LaneNotFound naming the live ones."""
     rec = read(name)
-    if rec is not None and rec.is_alive():
+    if rec is not None and rec.state() != "stale":
         return rec
     if rec is not None:
         remove(name)
@@ -137,35 +182,20 @@ def uptime_s(rec: LaneRecord) -> float:
 
 def lanekit_processes(name: str | None = None) -> list[psutil.Process]:
     """Live processes that carry lanekit's owner marker (optionally for one lane)."""
-    found = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            env = proc.environ()
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
-            continue
-        marker = env.get(OWNER_ENV)
-        if marker and (name is None or marker == name):
-            try:
-                if proc.status() != psutil.STATUS_ZOMBIE:
-                    found.append(proc)
-            except psutil.NoSuchProcess:
-                continue
-    return found
+    return procs.marked_processes(name)
 
 
 def as_row(rec: LaneRecord) -> dict[str, Any]:
     """The `lanekit ps --json` row for a record."""
-    proc = rec.process()
-    rss = None
-    if proc is not None:
-        try:
-            rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
-        except psutil.Error:
-            rss = None
-    return {"name": rec.name, "engine": rec.engine, "pid": rec.pid, "port": rec.port, "base_url": rec.base_url,
-            "model": rec.model_id, "served_ctx": rec.served_ctx, "served_ctx_source": rec.served_ctx_source,
-            "asked_ctx": rec.asked_ctx, "ctx_warning": rec.ctx_warning(), "uptime_s": round(uptime_s(rec), 1),
-            "rss_bytes": rss, "log_path": rec.log_path}
+    state = rec.state()
+    running = rec.processes()
+    return {"name": rec.name, "state": state, "engine": rec.engine, "pid": rec.pid, "port": rec.port,
+            "base_url": rec.base_url, "model": rec.model_id, "served_ctx": rec.served_ctx,
+            "served_ctx_source": rec.served_ctx_source, "asked_ctx": rec.asked_ctx,
+            "ctx_warning": rec.ctx_warning(), "owner_pid": rec.owner_pid, "owner_kind": rec.owner_kind,
+            "detached": rec.detached, "run_id": rec.run_id, "uptime_s": round(uptime_s(rec), 1),
+            "processes": len(running), "rss_bytes": procs.rss_bytes(running) if running else None,
+            "log_path": rec.log_path}
 
 
 def dumps_rows(rows: list[dict]) -> str:

@@ -159,15 +159,29 @@ def parse_lane(data: dict[str, Any], *, where: str = "lane") -> LaneSpec:
                           fix="correct the named field (see README 'lanes.yaml')") from None
 
 
+def read_yaml(path: Path) -> Any:
+    """A YAML file's document; ConfigError (naming the file and the place) for anything unreadable."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})",
+                          fix="save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})", fix="check the path and its permissions") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(exc).split())})", fix="fix the YAML syntax") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a plan", fix="check the file") from None
+
+
 def load_lanes_file(path: str | Path) -> dict[str, LaneSpec]:
     """Read `lanes.yaml` (`lanes: [ {name, engine, model, ...}, ... ]`) into specs by name."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"lanes file {path} not found", fix="create it or pass --lanes-file PATH")
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})", fix="fix the YAML syntax") from None
+    doc = read_yaml(path) or {}
     items = doc.get("lanes") if isinstance(doc, dict) else None
     if not isinstance(items, list):
         raise ConfigError(f"{path}: expected a top-level `lanes:` list", fix="put the lanes under `lanes:`")

@@ -1,4 +1,4 @@
-"""lanekit.load: honest throughput — streaming client, declared metrics, Prometheus scraping,
+"""lanekit.load: honest throughput — declared metrics, Prometheus scraping,
 telemetry, and the scenarios `lanekit bench` and the bakeoff call (`run_single`, `run_sustained`,
 `run_sweep`, `run_prefix`, `run_depth`); names resolve lazily. The stable JSON is documented on
 `lanekit.load.result.ScenarioResult`.
@@ -15,14 +15,15 @@ _EXPORTS = {
     "run_sweep": "lanekit.load.scenarios",
     "run_prefix": "lanekit.load.context",
     "run_depth": "lanekit.load.context",
-    "StreamClient": "lanekit.load.client",
-    "RequestRecord": "lanekit.load.client",
+    "RequestRecord": "lanekit.endpoint.records",
+    "ListSink": "lanekit.load.sink",
+    "EndpointGone": "lanekit.load.watch",
     "Scraper": "lanekit.load.scrape",
     "TelemetrySampler": "lanekit.load.telemetry",
 }
 
-__all__ = ["RequestRecord", "ScenarioResult", "Scraper", "StreamClient", "TelemetrySampler", "run_depth",
-           "run_prefix", "run_single", "run_sustained", "run_sweep"]
+__all__ = ["EndpointGone", "ListSink", "RequestRecord", "ScenarioResult", "Scraper", "TelemetrySampler",
+           "run_depth", "run_prefix", "run_single", "run_sustained", "run_sweep"]
 
 
 def __getattr__(name: str) -> Any:

@@ -6,12 +6,15 @@ depths like 4K/16K/64K). Re-exported by `lanekit.load.scenarios`.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import httpx
 
-from lanekit.load.client import RequestRecord, StreamClient
+from lanekit.endpoint.client import DEFAULT_TIMEOUT_S, EndpointClient
+from lanekit.endpoint.probe import served_context_async
+from lanekit.endpoint.records import RequestRecord
 from lanekit.load.prompts import (
     AGENT_TOOLS,
     AGENT_VERSION,
@@ -30,10 +33,9 @@ from lanekit.load.result import (
     sample_data,
 )
 from lanekit.load.scrape import Scraper
+from lanekit.load.sink import Sink
 from lanekit.load.stats import finite_or_none, median, ns_to_ms
-
-if TYPE_CHECKING:
-    from lanekit.report.store import Store
+from lanekit.load.watch import Liveness, Watch
 
 
 def _ms(values: list[int | None]) -> float | None:
@@ -43,9 +45,9 @@ def _ms(values: list[int | None]) -> float | None:
 # -- prefix ------------------------------------------------------------------------------------
 def run_prefix(base_url: str, model: str, *, turns: int = 8, system_words: int = 300, max_tokens: int = 32,
                tools_in: str = "prompt", cold_control: bool = True, metrics_url: str | None = None,
-               metrics_prefix: str | None = None, store: Store | None = None, run_id: str | None = None,
-               lane: str | None = None, progress: Progress | None = None,
-               transport: httpx.AsyncBaseTransport | None = None) -> ScenarioResult:
+               metrics_prefix: str | None = None, sink: Sink | None = None, progress: Progress | None = None,
+               transport: httpx.AsyncBaseTransport | None = None, alive: Liveness | None = None,
+               timeout_s: float = DEFAULT_TIMEOUT_S, clock: Callable[[], int] = time.perf_counter_ns) -> ScenarioResult:
     """An agent conversation of `turns` turns re-sending one system prompt + tool list (in the prompt
     text, or as the API `tools` field with tools_in="api"). With `cold_control`, every turn's exact
     prompt is then re-sent behind a unique nonce, so nothing can come from the cache: cold vs warm
@@ -66,19 +68,23 @@ def run_prefix(base_url: str, model: str, *, turns: int = 8, system_words: int =
     total = turns * (2 if cold_control else 1)
 
     async def go() -> ScenarioResult:
-        with Recorder("prefix", store, run_id, lane, base_url, model, params) as rec:
+        with Recorder("prefix", sink, base_url, model, params) as rec:
             warm: list[RequestRecord] = []
             cold: list[RequestRecord] = []
-            scraper = Scraper(metrics_url, metrics_prefix=metrics_prefix, interval_s=0.5)
+            watch = Watch(alive)
+            scraper = Scraper(metrics_url, metrics_prefix=metrics_prefix, interval_s=0.5, clock=clock)
             scraper.start()
             try:
-                async with StreamClient(base_url, model, transport=transport) as client:
+                async with EndpointClient(base_url, model, transport=transport, clock=clock,
+                                          timeout_s=timeout_s) as client:
                     marks = [scraper.mark()]
                     for t, messages in enumerate(prompts):
+                        watch.check()
                         r = await client.stream(messages=messages, max_tokens=max_tokens, extra_body=extra)
                         warm.append(r)
                         rec.add(sample_data(r, phase="warm", turn=t, prompt_sha256=sha))
                         call_progress(progress, t + 1, total, f"warm turn {t + 1}/{turns}")
+                        await watch.after(r)
                     marks.append(scraper.mark())
                     for t, messages in enumerate(prompts if cold_control else []):
                         nonce = {"role": "system", "content": f"[session {secrets.token_hex(8)}] {messages[0]['content']}"}
@@ -87,6 +93,7 @@ def run_prefix(base_url: str, model: str, *, turns: int = 8, system_words: int =
                         cold.append(r)
                         rec.add(sample_data(r, phase="cold", turn=t, prompt_sha256=sha))
                         call_progress(progress, turns + t + 1, total, f"cold turn {t + 1}/{turns}")
+                        await watch.after(r)
                     marks.append(scraper.mark())
             finally:
                 scraper.stop()
@@ -121,26 +128,6 @@ def run_prefix(base_url: str, model: str, *, turns: int = 8, system_words: int =
 
 
 # -- depth -------------------------------------------------------------------------------------
-async def discover_ctx(http: httpx.AsyncClient, base_url: str) -> int | None:
-    """Per-request context of the endpoint: llama.cpp `/props`, else vLLM's `max_model_len`."""
-    root = base_url.rstrip("/").removesuffix("/v1")
-    try:
-        resp = await http.get(f"{root}/props", timeout=5)
-        if resp.status_code == 200:
-            props = resp.json()
-            n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx") or props.get("n_ctx")
-            if n_ctx:
-                return int(n_ctx)
-        resp = await http.get(f"{base_url.rstrip('/')}/models", timeout=5)
-        if resp.status_code == 200:
-            for entry in resp.json().get("data", []):
-                if entry.get("max_model_len"):
-                    return int(entry["max_model_len"])
-    except (httpx.HTTPError, ValueError):
-        return None
-    return None
-
-
 def _depth_prompt(words: int, seed: int) -> list[dict[str, str]]:
     # the nonce leads, so no two requests share a cacheable prefix
     text = f"[{secrets.token_hex(8)}] " + filler_text(words, seed) + "\nSummarise the text above in one sentence."
@@ -148,9 +135,10 @@ def _depth_prompt(words: int, seed: int) -> list[dict[str, str]]:
 
 
 def run_depth(base_url: str, model: str, *, depths: Sequence[int] = (4096, 16384, 65536), samples: int = 1,
-              max_tokens: int = 64, max_ctx: int | None = None, store: Store | None = None,
-              run_id: str | None = None, lane: str | None = None, progress: Progress | None = None,
-              transport: httpx.AsyncBaseTransport | None = None) -> ScenarioResult:
+              max_tokens: int = 64, max_ctx: int | None = None, sink: Sink | None = None,
+              progress: Progress | None = None, transport: httpx.AsyncBaseTransport | None = None,
+              alive: Liveness | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+              clock: Callable[[], int] = time.perf_counter_ns) -> ScenarioResult:
     """Prefill and decode at each context depth. Prompt length is calibrated from two probe requests'
     `usage.prompt_tokens`; depths that do not fit the endpoint's context (`max_ctx`, else
     discovered) are skipped and listed. Per depth: ISL, TTFT, prefill tok/s (ISL/TTFT), decode tok/s.
@@ -158,12 +146,14 @@ def run_depth(base_url: str, model: str, *, depths: Sequence[int] = (4096, 16384
     params = {"depths": list(depths), "samples": samples, "max_tokens": max_tokens, "max_ctx": max_ctx}
 
     async def go() -> ScenarioResult:
-        with Recorder("depth", store, run_id, lane, base_url, model, params) as rec:
+        with Recorder("depth", sink, base_url, model, params) as rec:
             rows: list[dict[str, Any]] = []
             skipped: list[int] = []
             warnings: list[str] = []
-            async with StreamClient(base_url, model, transport=transport) as client:
-                ctx = max_ctx or await discover_ctx(client.http, base_url)
+            watch = Watch(alive)
+            async with EndpointClient(base_url, model, transport=transport, clock=clock,
+                                      timeout_s=timeout_s) as client:
+                ctx = max_ctx or (await served_context_async(client.http, base_url, model=model)).per_request
                 slope, intercept = await _calibrate(client)
                 if slope is None:
                     slope, intercept = 1.3, 16.0
@@ -177,9 +167,11 @@ def run_depth(base_url: str, model: str, *, depths: Sequence[int] = (4096, 16384
                     words = max(1, int((d - intercept) / slope))
                     recs = []
                     for i in range(samples):
+                        watch.check()
                         r = await client.stream(messages=_depth_prompt(words, seed=d * 131 + i), max_tokens=max_tokens)
                         recs.append(r)
                         rec.add(sample_data(r, depth=d, index=i))
+                        await watch.after(r)
                         done += 1
                         call_progress(progress, done, len(todo) * samples, f"depth {d}")
                     rows.append(_depth_row(d, recs))
@@ -194,7 +186,7 @@ def run_depth(base_url: str, model: str, *, depths: Sequence[int] = (4096, 16384
     return run_coro(go)
 
 
-async def _calibrate(client: StreamClient) -> tuple[float | None, float]:
+async def _calibrate(client: EndpointClient) -> tuple[float | None, float]:
     """Tokens per filler word and fixed template overhead, from two short probe prompts."""
     counts = []
     for words in (64, 512):

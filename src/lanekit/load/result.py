@@ -1,5 +1,6 @@
-"""What a scenario returns (`ScenarioResult`), how its samples reach the store as they are measured
-(`Recorder`), and the per-request statistics every scenario summary shares.
+"""What a scenario returns (`ScenarioResult`), how its samples leave as they are measured
+(`Recorder`, writing to the `Sink` it is handed), and the per-request statistics every scenario
+summary shares.
 """
 
 from __future__ import annotations
@@ -9,16 +10,14 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from pydantic import BaseModel, Field
 
-from lanekit.load.client import RequestRecord
+from lanekit.endpoint.records import RequestRecord
 from lanekit.load.metrics import record_metrics
+from lanekit.load.sink import Sink
 from lanekit.load.stats import finite_or_none, median, ns_to_ms, percentile
-
-if TYPE_CHECKING:
-    from lanekit.report.store import Store
 
 SCHEMA_VERSION = 1
 Progress = Callable[[float, "float | None", str], None]
@@ -94,38 +93,32 @@ def call_progress(progress: Progress | None, done: float, total: float | None, l
 
 
 class Recorder:
-    """Writes each sample to the store the moment it is measured; owns the run if it created it."""
+    """Hands each sample to the sink the moment it is measured; builds the `ScenarioResult`."""
 
-    def __init__(self, scenario: str, store: Store | None, run_id: str | None, lane: str | None,
-                 base_url: str, model: str, params: dict[str, Any]) -> None:
-        self.scenario, self.store, self.lane = scenario, store, lane
+    def __init__(self, scenario: str, sink: Sink | None, base_url: str, model: str, params: dict[str, Any]) -> None:
+        self.scenario, self.sink = scenario, sink
         self.base_url, self.model, self.params = base_url, model, params
-        self.owns_run = store is not None and run_id is None
-        if self.owns_run:
-            run_id = store.new_run("bench", {"scenario": scenario, "lane": lane, "base_url": base_url,
-                                             "model": model, "params": params})
-        self.run_id = run_id
+        self.run_id = getattr(sink, "run_id", None)
+        self.lane = getattr(sink, "lane", None)
         self.samples: list[dict[str, Any]] = []
         self.started_at = time.time()
         self._t0 = time.perf_counter()
 
     def add(self, data: dict[str, Any]) -> None:
-        """Keep one sample and commit it to the store now."""
+        """Keep one sample and pass it on (queued: this never waits on a disk)."""
         self.samples.append(data)
-        if self.store is not None and self.run_id is not None:
-            self.store.add_sample(self.run_id, self.lane, self.scenario, data)
+        if self.sink is not None:
+            self.sink.sample(self.scenario, data)
 
     def add_series(self, kind: str, rows: list[dict[str, Any]]) -> None:
-        """Store a side series (scrapes, telemetry) in one transaction."""
-        if self.store is not None and self.run_id is not None and rows:
-            self.store.add_samples(self.run_id, self.lane, self.scenario, [{"kind": kind, **r} for r in rows])
+        """Pass on a side series (scrapes, telemetry)."""
+        if self.sink is not None and rows:
+            self.sink.samples(self.scenario, [{"kind": kind, **r} for r in rows])
 
     def finish(self, summary: dict[str, Any], series: dict[str, list] | None = None) -> ScenarioResult:
-        """Store the summary (and close the run if this recorder opened it); build the result."""
-        if self.store is not None and self.run_id is not None:
-            self.store.set_summary(self.run_id, self.lane, self.scenario, summary)
-            if self.owns_run:
-                self.store.finish_run(self.run_id, "done")
+        """Pass on the summary and build the result."""
+        if self.sink is not None:
+            self.sink.summary(self.scenario, summary)
         return ScenarioResult(scenario=self.scenario, run_id=self.run_id, lane=self.lane, base_url=self.base_url,
                               model=self.model, params=self.params, started_at=self.started_at,
                               duration_s=time.perf_counter() - self._t0, summary=summary,
@@ -134,10 +127,8 @@ class Recorder:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc_type is not None and self.owns_run and self.store is not None and self.run_id is not None:
-            interrupted = issubclass(exc_type, (KeyboardInterrupt, asyncio.CancelledError))
-            self.store.finish_run(self.run_id, "interrupted" if interrupted else "failed")
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def _r(value: float | None, nd: int = 2) -> float | None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
-from lanekit.load.client import RequestRecord, StreamClient
+from lanekit.endpoint.client import DEFAULT_TIMEOUT_S, EndpointClient
+from lanekit.endpoint.records import RequestRecord
 from lanekit.load.context import run_depth, run_prefix
 from lanekit.load.metrics import aggregate_metrics
 from lanekit.load.prompts import single_prompt
@@ -28,10 +29,9 @@ from lanekit.load.result import (
 )
 from lanekit.load.roofline import decode_ceiling_tok_s, roofline_block
 from lanekit.load.scrape import Scraper
+from lanekit.load.sink import Sink
 from lanekit.load.stats import finite_or_none, ns_to_ms, percentile
-
-if TYPE_CHECKING:
-    from lanekit.report.store import Store
+from lanekit.load.watch import Liveness, Watch
 
 __all__ = ["ScenarioResult", "run_depth", "run_prefix", "run_single", "run_sustained", "run_sweep"]
 
@@ -55,10 +55,10 @@ def _warnings(stats: dict[str, Any], roof: dict[str, Any]) -> list[str]:
 
 # -- single ------------------------------------------------------------------------------------
 def run_single(base_url: str, model: str, *, samples: int = 5, max_tokens: int = 256, warmup: int = 1,
-               store: Store | None = None, run_id: str | None = None, lane: str | None = None,
-               progress: Progress | None = None, transport: httpx.AsyncBaseTransport | None = None,
-               model_ref: str | None = None, ceiling_tok_s: float | None = None, api: str = "chat",
-               clock: Callable[[], int] = time.perf_counter_ns) -> ScenarioResult:
+               sink: Sink | None = None, progress: Progress | None = None,
+               transport: httpx.AsyncBaseTransport | None = None, model_ref: str | None = None,
+               ceiling_tok_s: float | None = None, api: str = "chat", alive: Liveness | None = None,
+               timeout_s: float = DEFAULT_TIMEOUT_S, clock: Callable[[], int] = time.perf_counter_ns) -> ScenarioResult:
     """Single stream: `warmup` unrecorded requests, then `samples` sequential requests of exactly
     `max_tokens` output tokens on a fixed versioned prompt. Summary: median/p90 decode tok/s,
     median TTFT, the engine's own decode rate when reported, and the prompt's sha256.
@@ -67,17 +67,21 @@ def run_single(base_url: str, model: str, *, samples: int = 5, max_tokens: int =
     params = {"samples": samples, "max_tokens": max_tokens, "warmup": warmup, "prompt_version": version}
 
     async def go() -> ScenarioResult:
-        with Recorder("single", store, run_id, lane, base_url, model, params) as rec:
+        with Recorder("single", sink, base_url, model, params) as rec:
             records: list[RequestRecord] = []
-            async with StreamClient(base_url, model, transport=transport, api=api, clock=clock) as client:
+            watch = Watch(alive)
+            async with EndpointClient(base_url, model, transport=transport, api=api, clock=clock,
+                                      timeout_s=timeout_s) as client:
                 for i in range(warmup):
                     call_progress(progress, 0, samples, f"warm-up {i + 1}/{warmup}")
-                    await client.stream(messages=messages, max_tokens=max_tokens)
+                    await watch.after(await client.stream(messages=messages, max_tokens=max_tokens))
                 for i in range(samples):
+                    watch.check()
                     r = await client.stream(messages=messages, max_tokens=max_tokens)
                     records.append(r)
                     rec.add(sample_data(r, index=i, prompt_sha256=sha))
                     call_progress(progress, i + 1, samples, f"sample {i + 1}/{samples}")
+                    await watch.after(r)
             stats = request_stats(records)
             roof = roofline_block(stats["decode_tok_s"], _ceiling(model, model_ref, ceiling_tok_s))
             agreement = None
@@ -120,11 +124,11 @@ def drift_pct(values: Sequence[float]) -> float | None:
 
 def run_sustained(base_url: str, model: str, *, duration_s: float = 60, interval_s: float = 10,
                   max_tokens: int = 256, metrics_url: str | None = None, metrics_prefix: str | None = None,
-                  store: Store | None = None, run_id: str | None = None, lane: str | None = None,
-                  progress: Progress | None = None, concurrency: int = 1, gap_s: float = 0.0, warmup: int = 1,
-                  scrape_interval_s: float = 0.25, telemetry: bool = True,
+                  sink: Sink | None = None, progress: Progress | None = None, concurrency: int = 1,
+                  gap_s: float = 0.0, warmup: int = 1, scrape_interval_s: float = 0.25, telemetry: bool = True,
                   transport: httpx.AsyncBaseTransport | None = None, clock: Callable[[], int] = time.perf_counter_ns,
-                  model_ref: str | None = None, ceiling_tok_s: float | None = None) -> ScenarioResult:
+                  model_ref: str | None = None, ceiling_tok_s: float | None = None, alive: Liveness | None = None,
+                  timeout_s: float = DEFAULT_TIMEOUT_S) -> ScenarioResult:
     """Flat out for `duration_s` (`concurrency` streams, new requests until the deadline, in-flight
     ones finish). `gap_s` idles each stream between requests, like an agent harness thinking.
     Summary: tok/s per `interval_s` window, drift % first vs last window, and the wall-divided
@@ -137,14 +141,16 @@ def run_sustained(base_url: str, model: str, *, duration_s: float = 60, interval
     async def go() -> ScenarioResult:
         from lanekit.load.telemetry import TelemetrySampler, summarize
 
-        with Recorder("sustained", store, run_id, lane, base_url, model, params) as rec:
+        with Recorder("sustained", sink, base_url, model, params) as rec:
             records: list[RequestRecord] = []
+            watch = Watch(alive)
             scraper = Scraper(metrics_url, metrics_prefix=metrics_prefix, interval_s=scrape_interval_s, clock=clock)
             sampler = TelemetrySampler(interval_s=min(interval_s, 1.0), clock=clock) if telemetry else None
-            async with StreamClient(base_url, model, transport=transport, clock=clock) as client:
+            async with EndpointClient(base_url, model, transport=transport, clock=clock,
+                                      timeout_s=timeout_s) as client:
                 for i in range(warmup):
                     call_progress(progress, 0, duration_s, f"warm-up {i + 1}/{warmup}")
-                    await client.stream(messages=messages, max_tokens=max_tokens)
+                    await watch.after(await client.stream(messages=messages, max_tokens=max_tokens))
                 await asyncio.to_thread(scraper.start)
                 if sampler:
                     sampler.start()
@@ -153,9 +159,11 @@ def run_sustained(base_url: str, model: str, *, duration_s: float = 60, interval
 
                 async def stream_loop(worker: int) -> None:
                     while clock() < deadline:
+                        watch.check()
                         r = await client.stream(messages=messages, max_tokens=max_tokens)
                         records.append(r)
                         rec.add(sample_data(r, worker=worker, prompt_sha256=sha))
+                        await watch.after(r)
                         if gap_s > 0:
                             if clock() + int(gap_s * 1e9) >= deadline:
                                 break  # no request would follow the pause: don't count idle tail
@@ -217,11 +225,11 @@ def _round_dict(d: dict | None, nd: int = 3) -> dict | None:
 
 # -- sweep -------------------------------------------------------------------------------------
 def run_sweep(base_url: str, model: str, *, concurrency: Sequence[int] = (1, 2, 4, 8),
-              requests_per_level: int | None = None, max_tokens: int = 128, store: Store | None = None,
-              run_id: str | None = None, lane: str | None = None, progress: Progress | None = None,
-              metrics_url: str | None = None, metrics_prefix: str | None = None, warmup: int = 1,
-              transport: httpx.AsyncBaseTransport | None = None, model_ref: str | None = None,
-              ceiling_tok_s: float | None = None) -> ScenarioResult:
+              requests_per_level: int | None = None, max_tokens: int = 128, sink: Sink | None = None,
+              progress: Progress | None = None, metrics_url: str | None = None, metrics_prefix: str | None = None,
+              warmup: int = 1, transport: httpx.AsyncBaseTransport | None = None, model_ref: str | None = None,
+              ceiling_tok_s: float | None = None, alive: Liveness | None = None,
+              timeout_s: float = DEFAULT_TIMEOUT_S, clock: Callable[[], int] = time.perf_counter_ns) -> ScenarioResult:
     """Closed-loop concurrency sweep: at each level N streams keep one request in flight each until
     `requests_per_level` (default max(4, 2N)) are done. Per level: per-request decode tok/s,
     aggregate tok/s (Σ output / span), TTFT p50/p99, and server in-flight tok/s when scraped.
@@ -234,13 +242,15 @@ def run_sweep(base_url: str, model: str, *, concurrency: Sequence[int] = (1, 2, 
               "prompt_version": version}
 
     async def go() -> ScenarioResult:
-        with Recorder("sweep", store, run_id, lane, base_url, model, params) as rec:
-            scraper = Scraper(metrics_url, metrics_prefix=metrics_prefix, interval_s=0.25)
+        with Recorder("sweep", sink, base_url, model, params) as rec:
+            scraper = Scraper(metrics_url, metrics_prefix=metrics_prefix, interval_s=0.25, clock=clock)
             rows, all_records, done = [], [], 0
             ceiling = _ceiling(model, model_ref, ceiling_tok_s)
-            async with StreamClient(base_url, model, transport=transport) as client:
+            watch = Watch(alive)
+            async with EndpointClient(base_url, model, transport=transport, clock=clock,
+                                      timeout_s=timeout_s) as client:
                 for _ in range(warmup):
-                    await client.stream(messages=messages, max_tokens=max_tokens)
+                    await watch.after(await client.stream(messages=messages, max_tokens=max_tokens))
                 await asyncio.to_thread(scraper.start)
                 try:
                     for c in levels:
@@ -252,12 +262,14 @@ def run_sweep(base_url: str, model: str, *, concurrency: Sequence[int] = (1, 2, 
                                               level_records: list = level_records) -> None:
                             nonlocal done
                             while remaining:
+                                watch.check()
                                 index = remaining.pop(0)
                                 r = await client.stream(messages=messages, max_tokens=max_tokens)
                                 level_records.append(r)
                                 rec.add(sample_data(r, concurrency=c, index=index, worker=worker, prompt_sha256=sha))
                                 done += 1
                                 call_progress(progress, done, total, f"concurrency {c}")
+                                await watch.after(r)
 
                         await asyncio.gather(*(stream_loop(w) for w in range(c)))
                         t1 = await asyncio.to_thread(scraper.mark)

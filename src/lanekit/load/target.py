@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -22,6 +23,7 @@ class Target:
     metrics_prefix: str | None = None
     model_ref: str | None = None   # catalog id / GGUF path for the roofline column
     engine: str | None = None
+    alive: Callable[[], str | None] | None = None  # None while the lane's engine runs, else why not
 
 
 def normalize_base_url(url: str) -> str:
@@ -45,7 +47,8 @@ def from_lane(name: str) -> Target:
     except Exception:  # noqa: BLE001 - an engine we cannot load still benchmarks, just without names
         prefix = None
     return Target(base_url=rec.base_url, model=rec.model_id, lane=rec.name, metrics_url=rec.metrics_url,
-                  metrics_prefix=prefix, model_ref=str(rec.spec.get("model") or rec.model_id), engine=rec.engine)
+                  metrics_prefix=prefix, model_ref=str(rec.spec.get("model") or rec.model_id), engine=rec.engine,
+                  alive=rec.death_reason)
 
 
 def from_url(url: str, model: str | None = None, metrics_url: str | None = None, timeout_s: float = 10.0) -> Target:

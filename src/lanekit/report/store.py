@@ -1,24 +1,30 @@
 """The SQLite results store: runs, per-request samples, summaries and per-lane steps.
 
-Every write is its own committed transaction (WAL journal), so a run killed with SIGKILL keeps
-every sample it had measured. A run whose owner process is gone while still `running` is
-reported as `interrupted`.
+Direct writes are their own committed transactions (WAL journal). Measurements reach the store
+through a `StoreSink`: a queue drained by one writer thread, so a timed stream never waits on the
+disk or on another process's write lock (they land in batches within milliseconds, and every
+summary or step is written only after the samples queued before it). A run whose owner process is
+gone while still `running` is reported as `interrupted`. Samples carry the lane's `attempt`, so a
+resumed run never mixes an interrupted attempt's samples into the one that finished.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import queue
 import secrets
 import sqlite3
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Self
 
 from lanekit.errors import ConfigError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: samples.attempt
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -91,12 +97,77 @@ class Store:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")  # durable against a killed process
             self._conn.executescript(_SCHEMA)
+            cols = {r["name"] for r in self._conn.execute("PRAGMA table_info(samples)")}
+            if "attempt" not in cols:  # a store written by schema 1
+                self._conn.execute("ALTER TABLE samples ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0")
             self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._queue: queue.Queue = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._writer_error: BaseException | None = None
+        atexit.register(_flush_at_exit, weakref.ref(self))
 
     def close(self) -> None:
-        """Close the connection (every write is already committed)."""
+        """Write what is queued, then close the connection."""
+        self.flush()
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join(timeout=30)
+            self._writer = None
         with self._lock:
             self._conn.close()
+
+    # -- the writer thread (measurements off the hot path) ----------------------------------
+    def enqueue_samples(self, run_id: str, lane: str | None, scenario: str, rows: list[dict], attempt: int = 0) -> None:
+        """Queue samples for the writer thread; returns at once (never touches the disk)."""
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._drain, name="lanekit-store-writer", daemon=True)
+                    self._writer.start()
+        now = time.time()
+        self._queue.put([(run_id, _lane_key(lane), scenario, now, _dumps(r), attempt) for r in rows])
+
+    def _drain(self) -> None:
+        stop = False
+        while not stop:
+            items = [self._queue.get()]
+            while True:  # everything queued meanwhile goes into the same transaction
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            rows = [row for item in items if item is not None for row in item]
+            stop = any(item is None for item in items)
+            try:
+                self._insert(rows)
+            except BaseException as exc:  # noqa: BLE001 - kept and re-raised by flush()
+                self._writer_error = exc
+            finally:
+                for _ in items:
+                    self._queue.task_done()
+
+    def _insert(self, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        for run_id in {r[0] for r in rows}:
+            self._claim(run_id)
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany("INSERT INTO samples (run_id, lane, scenario, t, data, attempt) "
+                                       "VALUES (?,?,?,?,?,?)", rows)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def flush(self) -> None:
+        """Block until every queued sample is written (raises what the writer hit, once)."""
+        if self._writer is not None:
+            self._queue.join()
+        if self._writer_error is not None:
+            exc, self._writer_error = self._writer_error, None
+            raise exc
 
     def __enter__(self) -> Self:
         return self
@@ -135,6 +206,12 @@ class Store:
             current = self.get_run(run_id)["meta"]
             current.update(meta)
             self._exec("UPDATE runs SET meta=? WHERE run_id=?", (_dumps(current), run_id))
+
+    def reopen_run(self, run_id: str) -> None:
+        """A resumed run is running again, owned by this process."""
+        self.flush()
+        self._exec("UPDATE runs SET status='running', finished_at=NULL, pid=? WHERE run_id=?", (os.getpid(), run_id))
+        self._claimed.add(run_id)
 
     def finish_run(self, run_id: str, status: str) -> None:
         """Mark a run finished with `status` (e.g. "done", "failed", "interrupted")."""
@@ -186,41 +263,49 @@ class Store:
         return run
 
     # -- samples and summaries -------------------------------------------------------------
-    def add_sample(self, run_id: str, lane: str | None, scenario: str, data: dict) -> None:
-        """Write (and commit) one measured sample now."""
-        self._claim(run_id)
-        self._exec("INSERT INTO samples (run_id, lane, scenario, t, data) VALUES (?,?,?,?,?)",
-                   (run_id, _lane_key(lane), scenario, time.time(), _dumps(data)))
+    def add_sample(self, run_id: str, lane: str | None, scenario: str, data: dict, attempt: int = 0) -> None:
+        """Write (and commit) one sample now, after whatever is queued."""
+        self.flush()
+        self._insert([(run_id, _lane_key(lane), scenario, time.time(), _dumps(data), attempt)])
 
-    def add_samples(self, run_id: str, lane: str | None, scenario: str, rows: list[dict]) -> None:
+    def add_samples(self, run_id: str, lane: str | None, scenario: str, rows: list[dict], attempt: int = 0) -> None:
         """Write several samples in one transaction (side series: scrapes, telemetry)."""
-        if not rows:
-            return
-        self._claim(run_id)
+        self.flush()
         now = time.time()
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                self._conn.executemany("INSERT INTO samples (run_id, lane, scenario, t, data) VALUES (?,?,?,?,?)",
-                                       [(run_id, _lane_key(lane), scenario, now, _dumps(r)) for r in rows])
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+        self._insert([(run_id, _lane_key(lane), scenario, now, _dumps(r), attempt) for r in rows])
 
-    def samples(self, run_id: str, lane: str | None = None, scenario: str | None = None) -> list[dict]:
-        """Samples in write order: {"id", "lane", "scenario", "t", "data"}."""
+    def samples(self, run_id: str, lane: str | None = None, scenario: str | None = None,
+                attempt: int | str | None = None) -> list[dict]:
+        """Samples in write order: {"id", "lane", "scenario", "t", "attempt", "data"}.
+
+        `attempt`: None for all, an int for one, "latest" for each lane's last attempt only.
+        """
+        self.flush()
         sql, params = "SELECT * FROM samples WHERE run_id=?", [run_id]
         if lane is not None:
             sql, params = sql + " AND lane=?", params + [lane]
         if scenario is not None:
             sql, params = sql + " AND scenario=?", params + [scenario]
+        if isinstance(attempt, int):
+            sql, params = sql + " AND attempt=?", params + [attempt]
+        elif attempt == "latest":
+            sql += " AND attempt = (SELECT MAX(s2.attempt) FROM samples s2 WHERE s2.run_id=samples.run_id AND s2.lane=samples.lane)"
         rows = self._exec(sql + " ORDER BY id", tuple(params)).fetchall()
         return [{"id": r["id"], "lane": _lane_out(r["lane"]), "scenario": r["scenario"], "t": r["t"],
-                 "data": json.loads(r["data"])} for r in rows]
+                 "attempt": r["attempt"], "data": json.loads(r["data"])} for r in rows]
+
+    def next_attempt(self, run_id: str, lane: str) -> int:
+        """The attempt number a lane's next execution in this run gets (0 for the first)."""
+        self.flush()
+        row = self._exec("SELECT MAX(attempt) FROM samples WHERE run_id=? AND lane=?", (run_id, lane)).fetchone()
+        steps = self._exec("SELECT COUNT(*) FROM lane_steps WHERE run_id=? AND lane=?", (run_id, lane)).fetchone()
+        if row[0] is None:
+            return 1 if steps[0] else 0
+        return int(row[0]) + 1
 
     def set_summary(self, run_id: str, lane: str | None, scenario: str, summary: dict) -> None:
-        """Store (or replace) the summary of one lane × scenario."""
+        """Store (or replace) the summary of one lane × scenario (after the samples queued before it)."""
+        self.flush()
         self._claim(run_id)
         self._exec("INSERT INTO summaries (run_id, lane, scenario, summary, updated_at) VALUES (?,?,?,?,?) "
                    "ON CONFLICT (run_id, lane, scenario) DO UPDATE SET summary=excluded.summary, "
@@ -235,6 +320,7 @@ class Store:
     # -- per-lane steps (bakeoff progress and resume) --------------------------------------
     def set_lane_step(self, run_id: str, lane: str, step: str, status: str, detail: dict) -> None:
         """Record (or update) the status of one step of one lane, e.g. ("qwen-q4", "bench", "done", {...})."""
+        self.flush()
         self._claim(run_id)
         self._exec("INSERT INTO lane_steps (run_id, lane, step, status, detail, updated_at) VALUES (?,?,?,?,?,?) "
                    "ON CONFLICT (run_id, lane, step) DO UPDATE SET status=excluded.status, "
@@ -249,3 +335,32 @@ class Store:
         rows = self._exec(sql + " ORDER BY rowid", params).fetchall()
         return [{"lane": _lane_out(r["lane"]), "step": r["step"], "status": r["status"],
                  "detail": json.loads(r["detail"]), "updated_at": r["updated_at"]} for r in rows]
+
+
+def _flush_at_exit(ref: weakref.ref) -> None:
+    store = ref()
+    if store is not None:
+        try:
+            store.flush()
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass
+
+
+class StoreSink:
+    """Where a measurement writes: one run, one lane, one attempt; writes are queued, never waited on."""
+
+    def __init__(self, store: Store, run_id: str, lane: str | None, attempt: int = 0) -> None:
+        self.store, self.run_id, self.lane, self.attempt = store, run_id, lane, attempt
+
+    def sample(self, scenario: str, data: dict) -> None:
+        self.store.enqueue_samples(self.run_id, self.lane, scenario, [data], self.attempt)
+
+    def samples(self, scenario: str, rows: list[dict]) -> None:
+        if rows:
+            self.store.enqueue_samples(self.run_id, self.lane, scenario, rows, self.attempt)
+
+    def summary(self, scenario: str, summary: dict) -> None:
+        self.store.set_summary(self.run_id, self.lane, scenario, summary)
+
+    def flush(self) -> None:
+        self.store.flush()

@@ -161,3 +161,19 @@ def test_ollama_is_detected_and_its_context_fix_is_the_env_var():
     assert ctx.status == "fail" and "/api/ps" in ctx.detail
     assert ctx.fix.startswith("OLLAMA_CONTEXT_LENGTH=65536")
     assert "no Prometheus endpoint" in report.check("metrics").fix
+
+
+def test_streamed_tool_call_deltas_are_assembled_and_judged():
+    report = doctor()
+    check = next(c for c in report.checks if c.name == "tool_calls_stream")
+    assert check.status == "pass", check.detail
+    assert 'get_weather({"city": "Paris"})' in check.detail and check.detail.startswith("streamed:")
+
+
+def test_a_server_whose_streaming_parser_drops_the_call_fails_the_streamed_check():
+    report = doctor(stream_drops_tools=True)
+    by_name = {c.name: c for c in report.checks}
+    assert by_name["tool_calls"].status == "pass"          # the non-streamed path works
+    assert by_name["tool_calls_stream"].status == "fail"   # what a streaming agent sees does not
+    assert "streamed one does not" in by_name["tool_calls_stream"].detail
+    assert report.verdict == "fail"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lanekit.load.client import RequestRecord
+from lanekit.endpoint.records import RequestRecord
 from lanekit.load.metrics import (
     METRICS,
     RecordSet,

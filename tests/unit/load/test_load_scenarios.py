@@ -9,7 +9,7 @@ from load_fakes import FakeClock, llm_transport
 
 from lanekit.load.prompts import single_prompt
 from lanekit.load.scenarios import run_depth, run_prefix, run_single, run_sustained, run_sweep
-from lanekit.report.store import Store
+from lanekit.report.store import Store, StoreSink
 
 URL = "http://fake/v1"
 
@@ -23,7 +23,8 @@ def store(tmp_path):
 def test_single_reports_median_decode_ttft_server_rate_and_prompt_hash(store):
     seen: list = []
     clock = FakeClock()
-    res = run_single(URL, "m", samples=3, max_tokens=16, warmup=2, store=store, lane="lane-a",
+    sink = StoreSink(store, store.new_run("bench", {}), "lane-a")
+    res = run_single(URL, "m", samples=3, max_tokens=16, warmup=2, sink=sink,
                      transport=llm_transport(decode_tok_s=50.0, clock=clock, seen=seen), clock=clock)
     s = res.summary
     assert len(seen) == 5                                   # 2 warm-ups + 3 samples
@@ -33,10 +34,10 @@ def test_single_reports_median_decode_ttft_server_rate_and_prompt_hash(store):
     assert s["ttfr_ms"] == pytest.approx(20.0) and s["ttft_ms"] == pytest.approx(40.0)  # role chunk, then a token
     assert s["prompt_sha256"] == single_prompt()[2] and s["max_tokens"] == 16
     assert seen[-1]["messages"] == single_prompt()[0]
-    # stored as measured, run opened and closed by the scenario
+    # handed to the sink as measured; the run belongs to the caller
     stored = store.samples(res.run_id)
+    assert res.run_id == sink.run_id and res.lane == "lane-a"
     assert len(stored) == 3 and stored[0]["lane"] == "lane-a" and stored[0]["data"]["kind"] == "request"
-    assert store.get_run(res.run_id)["status"] == "done"
     assert store.summaries(res.run_id)[0]["summary"]["decode_tok_s"] == s["decode_tok_s"]
 
 
@@ -64,7 +65,7 @@ def test_failed_requests_are_data_counted_with_their_error():
 
 def test_given_run_id_is_used_and_left_open_for_the_caller(store):
     run_id = store.new_run("bakeoff", {})
-    res = run_single(URL, "m", samples=1, max_tokens=8, store=store, run_id=run_id, lane="x",
+    res = run_single(URL, "m", samples=1, max_tokens=8, sink=StoreSink(store, run_id, "x"),
                      transport=llm_transport())
     assert res.run_id == run_id and store.get_run(run_id)["status"] == "running"
 
@@ -91,7 +92,8 @@ def test_roofline_column_uses_the_given_ceiling():
 
 
 def test_sweep_reports_per_level_per_request_and_aggregate_rates(store):
-    res = run_sweep(URL, "m", concurrency=(1, 2, 4), max_tokens=8, store=store, transport=llm_transport())
+    res = run_sweep(URL, "m", concurrency=(1, 2, 4), max_tokens=8, sink=StoreSink(store, store.new_run("b", {}), None),
+                    transport=llm_transport())
     s = res.summary
     assert [lvl["concurrency"] for lvl in s["levels"]] == [1, 2, 4]
     assert [lvl["requests"] for lvl in s["levels"]] == [4, 4, 8]   # default max(4, 2N)
@@ -127,7 +129,7 @@ def test_prefix_compares_warm_turns_with_a_cold_control_at_the_same_length(store
     def delay(body):  # a cache miss costs prefill time
         return 0.0 if body["messages"][0]["content"] in seen_systems else 0.03
 
-    res = run_prefix(URL, "m", turns=4, max_tokens=4, store=store,
+    res = run_prefix(URL, "m", turns=4, max_tokens=4, sink=StoreSink(store, store.new_run("b", {}), None),
                      transport=llm_transport(cached=cached, prefill_delay_s=delay,
                                              prompt_tokens=lambda b: len(json.dumps(b["messages"])) // 4))
     s = res.summary
@@ -204,3 +206,40 @@ def test_stable_json_keys_are_pinned_for_every_scenario():
     assert LEVEL_KEYS <= set(objs["sweep"].summary["levels"][0])
     assert DEPTH_KEYS <= set(objs["depth"].summary["depths"][0])
     assert {"t_s", "tok_s"} <= set(objs["sustained"].summary["intervals"][0])
+
+
+def test_sweep_timing_on_a_fake_clock_is_exact():
+    # one fake engine that does not batch: two concurrent streams share its 100 tok/s
+    clock = FakeClock()
+    res = run_sweep(URL, "m", concurrency=(1, 2), requests_per_level=4, max_tokens=16, warmup=0,
+                    transport=llm_transport(decode_tok_s=100.0, clock=clock), clock=clock)
+    one, two = res.summary["levels"]
+    assert one["per_request_tok_s"] == pytest.approx(100.0, rel=0.02)
+    assert one["aggregate_tok_s"] == pytest.approx(100.0 * 16 / (16 + 2.1), rel=0.05)  # TTFT and tail count
+    assert two["per_request_tok_s"] == pytest.approx(50.0, rel=0.05)
+    assert two["aggregate_tok_s"] == pytest.approx(one["aggregate_tok_s"], rel=0.1)
+    assert res.summary["scaling_x"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_locked_store_never_stalls_the_timed_stream(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "r.sqlite"
+    store = Store(db)
+    run_id = store.new_run("bench", {})
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+        "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(2); c.execute('COMMIT')"), str(db)],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    t0 = time.monotonic()
+    res = run_single(URL, "m", samples=5, max_tokens=8, warmup=0, sink=StoreSink(store, run_id, "l"),
+                     transport=llm_transport())
+    holder.wait()
+    starts = [s["started_at"] for s in res.samples]
+    assert max(starts) - min(starts) < 0.5  # the five requests went out back to back, lock or no lock
+    assert time.monotonic() - t0 >= 1.0     # ...while the summary (after them) waited for the disk
+    assert len(store.samples(run_id, "l", "single")) == 5
+    store.close()

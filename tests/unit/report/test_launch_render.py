@@ -40,7 +40,7 @@ def test_systemd_unit_and_hermes_config(tmp_path):
     assert cfg["model"]["provider"] == "custom" and cfg["model"]["base_url"].endswith("/v1")
     assert not warnings
     _, _, warnings = hermes_files(_spec(tmp_path, ctx=8192))
-    assert warnings and "64K" in warnings[0]
+    assert warnings and "under 64,000" in warnings[0]
 
 
 def test_a_profile_launch_script_reads_the_chat_template_beside_it(tmp_path):

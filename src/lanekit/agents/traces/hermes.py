@@ -176,6 +176,9 @@ def parse_sessions_export(source: str | Path | Iterable[str],
         except json.JSONDecodeError as exc:
             skipped.append(SkippedLine(line=lineno, reason=f"not valid JSON: {exc.msg} (column {exc.colno})"))
             continue
+        except RecursionError:
+            skipped.append(SkippedLine(line=lineno, reason="nested deeper than a session can be"))
+            continue
         if not isinstance(obj, dict):
             skipped.append(SkippedLine(line=lineno, reason=f"expected a session object, got a JSON {type(obj).__name__}"))
             continue
@@ -183,4 +186,6 @@ def parse_sessions_export(source: str | Path | Iterable[str],
             runs.append(session_to_run(obj, tool_schemas, fallback_id=f"line-{lineno}"))
         except (ValueError, TypeError) as exc:
             skipped.append(SkippedLine(line=lineno, reason=f"not a Hermes session: {exc}"))
+        except RecursionError:
+            skipped.append(SkippedLine(line=lineno, reason="nested deeper than a session can be"))
     return runs, skipped

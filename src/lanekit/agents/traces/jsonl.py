@@ -35,7 +35,7 @@ def read_runs(path: str | Path) -> tuple[list[AgentRun], list[SkippedLine]]:
     for lineno, line in enumerate(lines, 1):
         try:
             obj = json.loads(line) if line.strip() else None
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # bad JSON, or nested deeper than the parser goes
             obj = None
         if isinstance(obj, dict) and "turns" in obj and "schema_version" in obj:
             try:

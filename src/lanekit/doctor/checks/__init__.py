@@ -15,10 +15,12 @@ from lanekit.doctor.checks import (
     reasoning,
     streaming,
     tool_calls,
+    tool_calls_stream,
     usage,
 )
 
-CHECKS = [models, context, jinja, coherence, tool_calls, reasoning, streaming, usage, metrics, prefix_cache]
+CHECKS = [models, context, jinja, coherence, tool_calls, tool_calls_stream, reasoning, streaming, usage, metrics,
+          prefix_cache]
 CHECK_NAMES = [c.NAME for c in CHECKS]
 
 __all__ = ["CHECKS", "CHECK_NAMES"]

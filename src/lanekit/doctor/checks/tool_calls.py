@@ -73,6 +73,9 @@ def run(probe) -> CheckResult:
                            detail=(f"HTTP {reply.status} for a request with tools — the missing-parser failure: "
                                    if missing_parser else f"HTTP {reply.status}: ") + err,
                            fix=fixes.http_400(model, engine) if missing_parser else "read the server log")
+    if reply.error and not reply.ok:
+        return CheckResult(name=NAME, status="fail", detail=f"the reply to a tools request is unusable: {reply.error}",
+                           fix="check for a proxy rewriting responses; call the engine directly")
     msg = reply.message()
     calls = msg.get("tool_calls") or []
     if calls:

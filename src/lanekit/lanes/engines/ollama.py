@@ -119,6 +119,10 @@ class OllamaEngine(HttpEngine):
                                  why="load the model now, not on the first request"))
         return steps
 
+    def prepare(self, spec: OllamaLaneSpec, port: int) -> None:
+        """The Engine seam's post-health step: pull/create and load the model (LaneStartError on failure)."""
+        run_prepare_steps(self.prepare_steps(spec, port))
+
     def model_id(self, spec: LaneSpec) -> str:
         if spec.served_name:
             return spec.served_name

@@ -95,8 +95,10 @@ def engine_defaults() -> dict[str, dict[str, Any]]:
 
 @functools.cache
 def harness_min_ctx() -> dict[str, int]:
-    """Context floor per agent harness (hermes: 65,536)."""
-    return dict(_load("engines.yaml")["harness_min_ctx"])
+    """Context to serve per request for each agent harness (hermes: 65,536), from `catalog.harnesses`."""
+    from lanekit.catalog.harnesses import HARNESSES
+
+    return {name: facts.serve_context for name, facts in HARNESSES.items()}
 
 
 def get_hardware(name: str) -> Hardware:

@@ -89,9 +89,12 @@ def hermes_files(spec_dict: dict[str, Any], port: int = DEFAULT_PORT) -> tuple[s
     ctx = engine.served_ctx(spec)
     base_url = engine.base_url(spec, port)
     warnings = []
-    if ctx < 65_536:
-        warnings.append(f"this lane serves {ctx:,} tokens per request; Hermes refuses contexts under 64K — "
-                        f"serve ctx ≥ 65,536 (llama.cpp: -c ≥ 65,536 × -np) before pointing Hermes at it")
+    from lanekit.catalog.harnesses import HERMES
+
+    if ctx < HERMES.serve_context:
+        warnings.append(f"this lane serves {ctx:,} tokens per request; Hermes refuses contexts under "
+                        f"{HERMES.min_context:,} — serve ctx ≥ {HERMES.serve_context:,} (llama.cpp: -c ≥ "
+                        f"{HERMES.serve_context:,} × -np) before pointing Hermes at it")
     from lanekit.agents.hermes import hermes_config
 
     cfg = hermes_config(base_url, engine.model_id(spec), ctx, max_tokens=spec.max_output_tokens or 4096,

@@ -1,9 +1,14 @@
-"""The profile README: lane table, verdict, method, hardware, engine versions, caveats."""
+"""The profile README: lane table, verdict, method, hardware, engine versions, caveats.
+
+A renderer decides nothing: eligibility, rank and the verdict come from `results.ranking`.
+"""
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+from lanekit.results.models import BakeoffReport
 
 GB = 1e9
 
@@ -24,37 +29,39 @@ def _pct(value: Any) -> str:
     return _f(value, "{:.0%}")
 
 
-def lane_table(lanes: list[dict[str, Any]]) -> str:
+def lane_table(report: BakeoffReport) -> str:
+    """The markdown lane table, in ranking order."""
     head = ("| lane | engine | model | quant | weights GB | tok/s | TTFT ms | sustained drift | % of roofline "
             "| format-error | clean-run | task success | ⭐ |")
     rows = [head, "|" + "---|" * 13]
-    for x in lanes:
-        star = "⭐" if x.get("recommended") else ("" if x.get("eligible") else "✗")
+    for x, v in report.ranked():
+        star = "⭐" if v.recommended else ("" if v.eligible else "✗")
+        pct = x.pct_of_ceiling
+        unmeasured = "not measured" if x.synthetic else None
         rows.append("| " + " | ".join([
-            x["name"] + (" (synthetic)" if x.get("synthetic") else ""), x.get("engine", ""), str(x.get("model", "")),
-            x.get("quant") or "–", _f((x.get("weights_bytes") or 0) / GB if x.get("weights_bytes") else None, "{:.2f}"),
-            _f(x.get("decode_tok_s")), _f(x.get("ttft_ms"), "{:.0f}"),
-            _f(x.get("sustained_drift_pct"), "{:+.1f}%"), _f(x.get("pct_of_ceiling"), "{:.1f}%" if (x.get("pct_of_ceiling") or 100) < 10 else "{:.0f}%"),
-            "not measured" if x.get("synthetic") else _pct(x.get("format_error_rate")),
-            "not measured" if x.get("synthetic") else _pct(x.get("clean_run_rate")),
-            "not measured" if x.get("synthetic") else _pct(x.get("task_success_rate")), star]) + " |")
+            x.name + (" (synthetic)" if x.synthetic else ""), x.engine, str(x.model), x.sizing.quant or "–",
+            _f(x.sizing.weights_bytes / GB if x.sizing.weights_bytes else None, "{:.2f}"),
+            _f(x.decode_tok_s), _f(x.bench.ttft_ms, "{:.0f}"), _f(x.bench.sustained_drift_pct, "{:+.1f}%"),
+            _f(pct, "{:.1f}%" if (pct or 100) < 10 else "{:.0f}%"),
+            unmeasured or _pct(x.rate("format_error_rate")), unmeasured or _pct(x.rate("clean_run_rate")),
+            unmeasured or _pct(x.rate("task_success_rate")), star]) + " |")
     return "\n".join(rows)
 
 
-def _why_section(lanes: list[dict[str, Any]]) -> list[str]:
+def _why_section(report: BakeoffReport) -> list[str]:
     out = ["## Why each lane is (not) eligible", ""]
-    for x in lanes:
-        if x.get("eligible"):
-            out.append(f"- **{x['name']}**: eligible (rank {x.get('rank')}).")
+    for x, v in report.ranked():
+        if v.eligible:
+            out.append(f"- **{x.name}**: eligible (rank {v.rank}).")
             continue
-        out.append(f"- **{x['name']}**: " + "; ".join(x.get("ineligible_reasons") or ["not eligible"]) + ".")
-        for fix in x.get("doctor_fixes") or []:
+        out.append(f"- **{x.name}**: " + "; ".join(v.reasons or ["not eligible"]) + ".")
+        for fix in (x.doctor.fixes if x.doctor else []):
             out.append(f"  - fix: {fix}")
     return out
 
 
-def _caveats(lanes: list[dict[str, Any]], plan: dict[str, Any]) -> list[str]:
-    bench = plan.get("bench") or {}
+def _caveats(report: BakeoffReport) -> list[str]:
+    bench = report.plan.get("bench") or {}
     single = bench.get("single") or {}
     sustained = bench.get("sustained") or {}
     out = ["## Caveats", ""]
@@ -63,34 +70,35 @@ def _caveats(lanes: list[dict[str, Any]], plan: dict[str, Any]) -> list[str]:
     if sustained:
         out.append(f"- Sustained runs last {sustained.get('duration_s')} s; drift compares the first and last "
                    f"{sustained.get('interval_s')} s windows. That is a short burst, not an overnight soak.")
-    for x in lanes:
-        n = x.get("n_agent_runs")
-        if n:
-            out.append(f"- {x['name']}: reliability rests on {n} agent runs ({x.get('agent', 'builtin')} agent); "
+    for x in report.lanes:
+        if x.eval and x.eval.n_runs:
+            out.append(f"- {x.name}: reliability rests on {x.eval.n_runs} agent runs ({x.eval.agent} agent); "
                        "a clean score says the lane *can* be agent-grade on these tasks, not that it never fumbles.")
-        if x.get("synthetic"):
-            out.append(f"- {x['name']}: synthetic random weights — its speed is the real speed for that shape, its "
+        if x.synthetic:
+            out.append(f"- {x.name}: synthetic random weights — its speed is the real speed for that shape, its "
                        "text is garbage, and no reliability is reported.")
-        if x.get("pct_of_ceiling") and x["pct_of_ceiling"] > 100:
-            out.append(f"- {x['name']}: measured speed is ABOVE the bandwidth ceiling — a metric or hardware profile "
+        if x.pct_of_ceiling and x.pct_of_ceiling > 100:
+            out.append(f"- {x.name}: measured speed is ABOVE the bandwidth ceiling — a metric or hardware profile "
                        "is wrong; do not trust this row.")
+        for note in x.notes:
+            out.append(f"- {note}")
     return out
 
 
-def render_readme(run: dict[str, Any], lanes: list[dict[str, Any]], plots: list[str], verdict: str) -> str:
-    meta = run.get("meta") or {}
-    plan = meta.get("plan") or {}
-    hw = meta.get("hardware") or {}
+def render_readme(report: BakeoffReport, plots: list[str]) -> str:
+    """The profile's README.md."""
+    plan = report.plan
+    hw = report.hardware
     prof = hw.get("profile") or {}
     lines = [f"# lanekit profile — {plan.get('name', 'bakeoff')}", "",
-             f"Run `{run.get('id') or run.get('run_id')}` · agent: {meta.get('agent', 'builtin')} · "
-             f"plan sha256 `{str(meta.get('plan_digest', ''))[:12]}`", "", f"**{verdict}**", "",
-             lane_table(lanes), "",
+             f"Run `{report.run_id}` · agent: {report.agent or 'builtin'} · "
+             f"plan sha256 `{str(report.plan_digest or '')[:12]}`", "", f"**{report.verdict}**", "",
+             lane_table(report), "",
              "tok/s: median single-stream decode (client-measured, streaming). TTFT: median time to first token. "
              "% of roofline: measured ÷ (bandwidth ÷ bytes of active weights read per token). "
              "format-error: failed tool-call attempts ÷ attempts (malformed, unknown tool, schema violation, call written in the text, cut off at the output cap, call owed but not made). clean-run: runs that finished on an answer with no error of any class. task success: finished and the answer checks pass. "
              "✗ = disqualified (reasons below).", ""]
-    lines += _why_section(lanes) + [""]
+    lines += _why_section(report) + [""]
     for name in plots:
         lines += [f"![{name}](plots/{name})", ""]
     lines += ["## Method", "",
@@ -107,13 +115,17 @@ def render_readme(run: dict[str, Any], lanes: list[dict[str, Any]], plots: list[
               f"- CPU: {hw.get('cpu')}, {hw.get('cores')} cores / {hw.get('threads')} threads; memory "
               f"{_f((hw.get('memory_bytes') or 0) / GB, '{:.1f}')} GB; {hw.get('os')}; Python {hw.get('python')}", "",
               "## Engine versions", ""]
-    versions = sorted({f"{x.get('engine')}: {x.get('engine_version')}" for x in lanes if x.get("engine_version")})
+    versions = sorted({f"{x.engine}: {x.launch.engine_version}" for x in report.lanes
+                       if x.launch and x.launch.engine_version})
     lines += [f"- {v}" for v in versions] or ["- (not recorded)"]
-    lines += [""] + _caveats(lanes, plan) + [""]
-    failures = [x for x in lanes if x.get("failed_step")]
+    lines += [""] + _caveats(report) + [""]
+    failures = [x for x in report.lanes if x.failure]
     if failures:
         lines += ["## Lanes that failed a step", ""]
-        lines += [f"- **{x['name']}** failed at `{x['failed_step']}`: {x.get('failed_reason')}" for x in failures]
+        for x in failures:
+            lines.append(f"- **{x.name}** failed at `{x.failure.step}`: {x.failure.reason}")
+            if x.failure.fix:
+                lines.append(f"  - fix: {x.failure.fix}")
         lines.append("")
     lines += ["## Files", "", "- `manifest.json` — every number, plan, battery and prompt hashes (schema_version).",
               "- `lanes.yaml` — the lane specs (`lanekit up NAME --lanes-file lanes.yaml`).",

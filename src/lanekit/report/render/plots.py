@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from lanekit.results.models import BakeoffReport
+
 
 def _plt():
     import matplotlib
@@ -55,9 +57,9 @@ def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: b
     return path
 
 
-def plot_tok_s(lanes: list[dict[str, Any]], path: Path) -> Path | None:
-    data = [(x["name"], x.get("decode_tok_s"), x.get("decode_ceiling_tok_s"), x.get("eligible")) for x in lanes
-            if x.get("decode_tok_s")]
+def plot_tok_s(report: BakeoffReport, path: Path) -> Path | None:
+    data = [(x.name, x.decode_tok_s, x.sizing.decode_ceiling_tok_s, v.eligible) for x, v in report.ranked()
+            if x.decode_tok_s]
     if not data:
         return None
     plt = _plt()
@@ -76,8 +78,8 @@ def plot_tok_s(lanes: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def plot_sweep(lanes: list[dict[str, Any]], path: Path) -> Path | None:
-    series = [(x["name"], sweep_points(x.get("sweep"))) for x in lanes]
+def plot_sweep(report: BakeoffReport, path: Path) -> Path | None:
+    series = [(x.name, sweep_points(x.bench.sweep)) for x in report.lanes]
     series = [s for s in series if s[1]]
     if not series:
         return None
@@ -91,8 +93,8 @@ def plot_sweep(lanes: list[dict[str, Any]], path: Path) -> Path | None:
     return _finish(fig, ax, path, "concurrent requests", "tok/s", "Concurrency sweep")
 
 
-def plot_sustained(lanes: list[dict[str, Any]], path: Path) -> Path | None:
-    series = [(x["name"], sustained_points(x.get("sustained"))) for x in lanes]
+def plot_sustained(report: BakeoffReport, path: Path) -> Path | None:
+    series = [(x.name, sustained_points(x.bench.sustained)) for x in report.lanes]
     series = [s for s in series if s[1]]
     if not series:
         return None
@@ -104,11 +106,11 @@ def plot_sustained(lanes: list[dict[str, Any]], path: Path) -> Path | None:
     return _finish(fig, ax, path, "seconds", "tok/s per interval", "Sustained load")
 
 
-def write_plots(lanes: list[dict[str, Any]], out_dir: Path) -> list[str]:
+def write_plots(report: BakeoffReport, out_dir: Path) -> list[str]:
     """Write every plot that has data; return the file names written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for fn, name in ((plot_tok_s, "tok_s.png"), (plot_sweep, "sweep.png"), (plot_sustained, "sustained.png")):
-        if fn(lanes, out_dir / name):
+        if fn(report, out_dir / name):
             written.append(name)
     return written

@@ -18,7 +18,8 @@ from load_fakes import (
     token_parts,
 )
 
-from lanekit.load.client import StreamClient, build_payload, osl_tolerance
+from lanekit.endpoint.client import EndpointClient, build_payload
+from lanekit.endpoint.records import osl_tolerance
 from lanekit.load.metrics import record_metrics
 
 
@@ -27,7 +28,7 @@ def stream(parts, clock=None, *, api="chat", max_tokens=4, enforce=True, seen=No
     transport = transport or timed_transport(parts, clock, seen)
 
     async def go():
-        async with StreamClient("http://x/v1", "m", transport=transport, clock=clock, api=api) as c:
+        async with EndpointClient("http://x/v1", "m", transport=transport, clock=clock, api=api) as c:
             return await c.stream(prompt="hi", max_tokens=max_tokens, enforce_length=enforce, **kw)
 
     return asyncio.run(go())
@@ -199,7 +200,7 @@ def test_engine_rejecting_length_fields_is_asked_again_without_them():
         return httpx.Response(200, stream=TimedStream(token_parts(3), None))
 
     async def go():
-        async with StreamClient("http://x/v1", "m", transport=httpx.MockTransport(handler)) as c:
+        async with EndpointClient("http://x/v1", "m", transport=httpx.MockTransport(handler)) as c:
             return [await c.stream(prompt="hi", max_tokens=3), await c.stream(prompt="hi", max_tokens=3)]
 
     first, second = asyncio.run(go())

@@ -61,6 +61,7 @@ class TimedStream(httpx.AsyncByteStream):
             if self.clock is not None:
                 self.clock.advance(delay)
             yield data
+            await asyncio.sleep(0)  # let concurrent streams interleave chunk by chunk, as on a real server
 
 
 def timed_transport(parts: list[tuple[int, bytes]], clock: FakeClock | None = None,

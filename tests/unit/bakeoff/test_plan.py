@@ -1,0 +1,49 @@
+"""Bakeoff plan validation, grid expansion and lane selection."""
+
+from __future__ import annotations
+
+import pytest
+
+from lanekit.bakeoff.plan import default_plan, load_plan, parse_plan
+from lanekit.errors import ConfigError
+
+
+def test_default_plan_tells_the_story():
+    plan = default_plan()
+    names = [s.name for s in plan.lane_specs()]
+    assert names == ["smollm2-135m", "qwen-coder-stock", "qwen-coder-fixed"]
+    fixed = plan.lane_specs()[2]
+    assert fixed.chat_template_file == "qwen2.5-coder-tools"
+    assert fixed.ctx >= 65_536  # Hermes' floor, per request
+    quick = plan.quick()
+    assert quick.bench.single.samples < plan.bench.single.samples
+    assert quick.digest() != plan.digest()
+
+
+def test_grid_expands_and_names_lanes():
+    plan = parse_plan({"grid": [{"base": {"name": "q", "model": "smollm2-135m"},
+                                 "vary": {"kv_dtype": ["f16", "q8_0"], "parallel": [1, 2]}}]})
+    names = sorted(s.name for s in plan.lane_specs())
+    assert names == ["q-kv_dtypef16-parallel1", "q-kv_dtypef16-parallel2", "q-kv_dtypeq8_0-parallel1",
+                     "q-kv_dtypeq8_0-parallel2"]
+
+
+def test_plan_errors_name_the_field(tmp_path):
+    with pytest.raises(ConfigError, match=r"bench\.single\.samples"):
+        parse_plan({"lanes": [{"name": "a", "model": "m"}], "bench": {"single": {"samples": 0}}})
+    with pytest.raises(ConfigError, match=r"lanes\[0\]\.ctx"):
+        parse_plan({"lanes": [{"name": "a", "model": "m", "ctx": 1}]})
+    with pytest.raises(ConfigError, match="no lanes"):
+        parse_plan({})
+    with pytest.raises(ConfigError, match="not found"):
+        load_plan(tmp_path / "missing.yaml")
+
+
+def test_select_returns_a_validated_plan_of_the_named_lanes():
+    plan = default_plan()
+    picked = plan.select(["qwen-coder-fixed"])
+    assert [s.name for s in picked.lane_specs()] == ["qwen-coder-fixed"]
+    assert picked.lane_specs()[0].chat_template_file == "qwen2.5-coder-tools"
+    assert [s.name for s in plan.lane_specs()] == ["smollm2-135m", "qwen-coder-stock", "qwen-coder-fixed"]
+    with pytest.raises(ConfigError, match="unknown lane"):
+        plan.select(["nope"])

@@ -1,0 +1,6 @@
+"""Load tests use the endpoint tests' fakes (fake clock, SSE builders, mock streaming servers)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "endpoint"))
