@@ -217,14 +217,19 @@ class SyncEndpointClient:
     def get(self, url: str, timeout_s: float = 10.0) -> tuple[int, Any, str, str | None]:
         """(status, parsed JSON or None, text, error) of a GET within a deadline (status 0: no answer)."""
         async def go() -> tuple[int, Any, str, str | None]:
-            try:
-                async with asyncio.timeout(timeout_s):
-                    resp = await self._client.http.get(url, timeout=timeout_s)
-                    await resp.aread()
-            except TimeoutError:
-                return 0, None, "", f"no answer within {timeout_s:g} s"
-            except httpx.HTTPError as exc:
-                return 0, None, "", f"{type(exc).__name__}: {exc}"
+            for attempt in range(1 + STALE_CONNECTION_RETRIES):
+                try:
+                    async with asyncio.timeout(timeout_s):
+                        resp = await self._client.http.get(url, timeout=timeout_s)
+                        await resp.aread()
+                    break
+                except TimeoutError:
+                    return 0, None, "", f"no answer within {timeout_s:g} s"
+                except _STALE_ERRORS as exc:  # a pooled keep-alive connection the server closed: ask again
+                    if attempt == STALE_CONNECTION_RETRIES:
+                        return 0, None, "", f"{type(exc).__name__}: {exc}"
+                except httpx.HTTPError as exc:
+                    return 0, None, "", f"{type(exc).__name__}: {exc}"
             try:
                 text = resp.text
                 body = resp.json()

@@ -16,7 +16,8 @@ def run(probe) -> CheckResult:
     url = probe.metrics_url or default_metrics_url(probe.root, engine)
     if r.status != 200:
         return CheckResult(name=NAME, status="warn",
-                           detail=f"no Prometheus metrics at {url} (HTTP {r.status or 'no answer'})",
+                           detail=f"no Prometheus metrics at {url} "
+                                  f"({f'HTTP {r.status}' if r.status else f'no answer: {r.error}'})",
                            fix=fixes.metrics(engine))
     series = [ln for ln in r.text.splitlines() if ln and not ln.startswith("#")]
     hit = next((p for p in PREFIXES if p in r.text), None)
