@@ -187,14 +187,18 @@ def totals(scrapes: list[Scrape], names: EngineNames, scrape_errors: int = 0) ->
 
 
 class Scraper:
-    """Scrape a Prometheus endpoint every `interval_s` on a background thread.
+    """Scrape a Prometheus endpoint every `interval_s`, beside the timed streams.
 
-    `fetch` replaces the HTTP GET (tests pass a function returning canned exposition text).
+    With a real URL and the real clock the scraping runs in its own process (`isolate`), so its
+    HTTP and parsing never compete with the timed streams for the interpreter; `mark()` asks it
+    for a scrape now. `fetch` replaces the HTTP GET (tests pass canned exposition text) and keeps
+    the scraping on a thread, as does a fake clock.
     """
 
     def __init__(self, url: str | None, *, engine: str | None = None, metrics_prefix: str | None = None,
                  interval_s: float = 0.5, clock: Callable[[], int] = time.perf_counter_ns,
-                 fetch: Callable[[], str] | None = None, timeout_s: float = 2.0) -> None:
+                 fetch: Callable[[], str] | None = None, timeout_s: float = 2.0,
+                 isolate: bool | None = None) -> None:
         self.url = url
         self.engine = engine or engine_from_prefix(metrics_prefix)
         self.interval_s = interval_s
@@ -208,6 +212,10 @@ class Scraper:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.isolate = (url is not None and fetch is None and clock is time.perf_counter_ns) if isolate is None \
+            else isolate
+        self._child = None
+        self._conn = None
 
     @property
     def names(self) -> EngineNames | None:
@@ -234,6 +242,9 @@ class Scraper:
         """Scrape now and return its timestamp: a window edge for `totals(t0_ns, t1_ns)`."""
         if self.url is None and self._fetch is None:
             return self.clock()
+        if self._conn is not None:
+            self._conn.send("mark")
+            return self._conn.recv()
         scrape = self.scrape_once()
         return scrape.t_ns if scrape is not None else self.clock()
 
@@ -264,13 +275,48 @@ class Scraper:
         """Scrape once now (the window's left edge), then keep scraping in the background."""
         if self.url is None and self._fetch is None:
             return self
+        if self.isolate:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("spawn")
+            self._conn, child_end = ctx.Pipe()
+            names = self.names
+            self._child = ctx.Process(target=scrape_in_child, name="lanekit-scrape", daemon=True,
+                                      args=(self.url, self.interval_s, self.timeout_s,
+                                            names.wanted() if names else None, child_end))
+            self._child.start()
+            child_end.close()
+            self._conn.recv()  # the left edge is scraped
+            return self
         self.scrape_once()
         self._thread = threading.Thread(target=self._loop, name="lanekit-scrape", daemon=True)
         self._thread.start()
         return self
 
+    def _stop_child(self) -> None:
+        try:
+            self._conn.send("stop")
+            raw, errors, last_error = self._conn.recv()
+        except (EOFError, OSError, BrokenPipeError) as exc:  # the child died: keep what it can't send
+            raw, errors, last_error = [], self.errors + 1, f"scraper process: {type(exc).__name__}"
+        self._child.join(timeout=self.timeout_s + 5)
+        if self._child.is_alive():
+            self._child.kill()
+        self._conn.close()
+        self._child = self._conn = None
+        self.errors, self.last_error = errors, last_error
+        for t_ns, values in raw:
+            if self.names is None:
+                self.engine = detect_engine(values)
+            names = self.names
+            self.scrapes.append(Scrape(t_ns=t_ns, values={k: v for k, v in values.items()
+                                                          if names is None or k in names.wanted()}))
+
     def stop(self) -> list[Scrape]:
-        """Stop the thread and scrape once more (the window's right edge)."""
+        """Stop scraping and scrape once more (the window's right edge)."""
+        if self._child is not None:
+            self._stop_child()
+            return self.scrapes
         if self._thread is not None:
             self._stop.set()
             self._thread.join(timeout=self.timeout_s + self.interval_s + 1)
@@ -309,3 +355,45 @@ class Scraper:
                      "busy_source": tot.busy_source, "max_running": tot.max_running}
         out.update(server_metrics(tot))
         return out
+
+
+def scrape_in_child(url: str, interval_s: float, timeout_s: float, wanted: set[str] | None, conn) -> None:
+    """The isolated scraper: scrape every `interval_s`; answer "mark" with a scrape's time; on "stop"
+    scrape once more and send back (scrapes, errors, last error). Its clock is the parent's:
+    perf_counter_ns is the system's monotonic clock."""
+    import httpx
+
+    scrapes: list[tuple[int, dict[str, float]]] = []
+    state = {"errors": 0, "last": None}
+    with httpx.Client(timeout=timeout_s) as http:
+        def once() -> int | None:
+            t0 = time.perf_counter_ns()
+            try:
+                resp = http.get(url)
+                resp.raise_for_status()
+                t1 = time.perf_counter_ns()
+                values = parse_exposition(resp.text, wanted)
+            except Exception as exc:  # noqa: BLE001 - a failed scrape is data: counted, never fatal
+                state["errors"] += 1
+                state["last"] = f"{type(exc).__name__}: {exc}"
+                return None
+            scrapes.append(((t0 + t1) // 2, values))
+            return scrapes[-1][0]
+
+        once()
+        conn.send("started")
+        while True:
+            if conn.poll(interval_s):
+                try:
+                    command = conn.recv()
+                except EOFError:
+                    return
+                if command == "mark":
+                    t = once()
+                    conn.send(t if t is not None else time.perf_counter_ns())
+                elif command == "stop":
+                    once()
+                    conn.send((scrapes, state["errors"], state["last"]))
+                    return
+            else:
+                once()
