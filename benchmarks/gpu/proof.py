@@ -60,7 +60,7 @@ def run_lane(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    fit = fit_model(shape_from_gguf(args.model), get_profile(args.hw), ctx=args.ctx * args.parallel,
+    fit = fit_model(shape_from_gguf(args.model), get_profile(args.hw), ctx=args.ctx,
                     parallel=args.parallel).to_json()
     ceiling = fit["decode_ceiling_tok_s"]
     spec = parse_lane({

@@ -1,0 +1,185 @@
+"""Fit SpeedTerms to measured decode speeds, and score terms against measurements they never saw.
+
+One row per measurement (a probe at a depth, through llama-bench or llama-server):
+
+    t = token + sum_T bytes_T s_T + layers x layer + expert_calls x expert
+        + expert_bytes x expert_extra + kv x s_kv + served x (server_token + n_vocab x server_vocab)
+
+Every unknown is a non-negative cost, solved by bounded least squares on rows divided by the
+measured time, so the fit minimises relative error (a 2 ms probe counts as much as a 20 ms
+one). Weight types carrying under 2% of every row's bytes (norms, biases) are read at the rate
+of that row's main type. Terms no row can tell apart are reported, not guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import median
+from typing import Literal
+
+from pydantic import BaseModel
+
+from lanekit.catalog.predict import GB, DecodeWorkload, SpeedTerms, predict
+from lanekit.errors import ConfigError
+
+MIN_TYPE_SHARE = 0.02
+Path = Literal["bench", "server"]
+
+
+class Measurement(BaseModel):
+    """One measured decode speed: a probe's workload at one depth through one path."""
+
+    probe: str
+    path: Path
+    workload: DecodeWorkload
+    tok_s: float
+    spread_pct: float | None = None  # relative spread of the repeats (stddev or p90-p10)
+    samples: int = 1
+    role: Literal["fit", "held_out"] = "fit"
+
+    @property
+    def seconds(self) -> float:
+        return 1.0 / self.tok_s
+
+
+class Residual(BaseModel):
+    """Prediction against measurement for one row: error_pct = predicted / measured - 1."""
+
+    probe: str
+    path: Path
+    depth: int
+    role: str
+    measured_tok_s: float
+    predicted_tok_s: float
+    error_pct: float
+
+
+class FitResult(BaseModel):
+    """Fitted terms, the residual of every row used, and what could not be pinned."""
+
+    terms: SpeedTerms
+    residuals: list[Residual]
+    unidentified: list[str]
+    columns: list[str]
+
+
+def _main_type(w: DecodeWorkload) -> str:
+    return max(w.type_bytes, key=lambda t: w.type_bytes[t])
+
+
+def _columns(rows: list[Measurement]) -> tuple[list[str], dict[str, bool]]:
+    """Type columns with a real share somewhere, plus which of the fixed terms the rows can see."""
+    types = sorted({t for m in rows for t, b in m.workload.type_bytes.items()
+                    if b >= MIN_TYPE_SHARE * m.workload.weight_bytes})
+    served = [m for m in rows if m.path == "server"]
+    bench = [m for m in rows if m.path == "bench"]
+    has = {
+        "kv": any(m.workload.kv_bytes > 0 for m in rows) and len({m.workload.depth for m in rows}) > 1,
+        "expert": any(m.workload.expert_calls for m in rows),
+        "expert_extra": any(m.workload.expert_bytes for m in rows),
+        # with only one path, the server's fixed cost is indistinguishable from the token's
+        "server_token": bool(served) and bool(bench),
+        "server_vocab": len({m.workload.n_vocab for m in served}) > 1,
+    }
+    return types, has
+
+
+def _row(m: Measurement, types: list[str], has: dict[str, bool]) -> list[float]:
+    w = m.workload
+    by_type = dict.fromkeys(types, 0.0)
+    main = _main_type(w)
+    for t, b in w.type_bytes.items():
+        by_type[t if t in by_type else main if main in by_type else types[0]] += b
+    served = 1.0 if m.path == "server" else 0.0
+    row = [by_type[t] for t in types] + [1.0, float(w.n_layers)]
+    row += [w.kv_bytes] if has["kv"] else []
+    row += [float(w.expert_calls)] if has["expert"] else []
+    row += [w.expert_bytes] if has["expert_extra"] else []
+    row += [served] if has["server_token"] else []
+    row += [served * w.n_vocab] if has["server_vocab"] else []
+    return row
+
+
+def fit_terms(measurements: list[Measurement], *, hardware: str, engine: str = "llamacpp",
+              source: str = "", peak_bandwidth_gb_s: float | None = None) -> FitResult:
+    """Least-squares SpeedTerms from the `fit` rows of `measurements` (held-out rows are ignored).
+
+    `peak_bandwidth_gb_s` caps a type's fitted bandwidth at twice the peak: a type whose bytes
+    the rows cannot price (a zero slope) is reported as unidentified and read at the default.
+    """
+    import numpy as np
+    from scipy.optimize import lsq_linear
+
+    rows = [m for m in measurements if m.role == "fit" and m.tok_s > 0]
+    if len(rows) < 4:
+        raise ConfigError(f"calibration has {len(rows)} usable measurements; it needs at least 4",
+                          fix="run `lanekit calibrate` with more probes (--probes cpu or gpu)")
+    types, has = _columns(rows)
+    names = [f"bytes:{t}" for t in types] + ["token", "layer"] + [
+        k for k in ("kv", "expert", "expert_extra", "server_token", "server_vocab") if has[k]]
+    a = np.array([_row(m, types, has) for m in rows], dtype=float)
+    t = np.array([m.seconds for m in rows])
+    scale = np.abs(a).max(axis=0)
+    scale[scale == 0] = 1.0
+    design = a / scale / t[:, None]
+    sol = lsq_linear(design, np.ones(len(rows)), bounds=(0.0, np.inf), method="bvls")
+    x = sol.x / scale
+    coef = dict(zip(names, x, strict=True))
+    unidentified = [names[i] for i in range(len(names)) if _rank(np.delete(design, i, axis=1)) == _rank(design)]
+    cap = 2 * peak_bandwidth_gb_s if peak_bandwidth_gb_s else math.inf
+    bandwidth: dict[str, float] = {}
+    for ty in types:
+        s = coef[f"bytes:{ty}"]
+        if s > 0 and 1.0 / (s * GB) <= cap:
+            bandwidth[ty] = round(1.0 / (s * GB), 2)
+        elif f"bytes:{ty}" not in unidentified:
+            unidentified.append(f"bytes:{ty}")
+    weights = {ty: sum(m.workload.type_bytes.get(ty, 0.0) for m in rows) for ty in bandwidth}
+    total = sum(weights.values())
+    default = (total / sum(weights[ty] / bandwidth[ty] for ty in bandwidth)) if bandwidth else \
+        (peak_bandwidth_gb_s or 100.0) * 0.75
+    kv_s = coef.get("kv", 0.0)
+    terms = SpeedTerms(
+        hardware=hardware, engine=engine, origin="calibrated", source=source,
+        bandwidth_gb_s=bandwidth, default_bandwidth_gb_s=round(default, 2),
+        kv_bandwidth_gb_s=round(1.0 / (kv_s * GB), 2) if kv_s > 0 else None,
+        token_us=round(coef["token"] * 1e6, 3), layer_us=round(coef["layer"] * 1e6, 3),
+        expert_us=round(coef.get("expert", 0.0) * 1e6, 3),
+        expert_extra_ps_per_byte=round(coef.get("expert_extra", 0.0) * 1e12, 4),
+        server_token_us=round(coef.get("server_token", 0.0) * 1e6, 3),
+        server_vocab_ns=round(coef.get("server_vocab", 0.0) * 1e9, 4),
+    )
+    residuals = score(rows, terms)
+    terms.fit = {"points": len(rows), "columns": names, "unidentified": unidentified,
+                 "residuals": residual_summary(residuals)}
+    return FitResult(terms=terms, residuals=residuals, unidentified=unidentified, columns=names)
+
+
+def _rank(matrix) -> int:
+    """Numerical rank with a tolerance that treats near-collinear columns (noisy rows) as one."""
+    import numpy as np
+
+    if matrix.size == 0:
+        return 0
+    sv = np.linalg.svd(matrix, compute_uv=False)
+    return int((sv > 1e-3 * sv.max()).sum())
+
+
+def score(measurements: list[Measurement], terms: SpeedTerms) -> list[Residual]:
+    """Each measurement against the prediction `terms` make for it."""
+    out = []
+    for m in measurements:
+        pred = predict(m.workload, terms, served=m.path == "server").tok_s
+        out.append(Residual(probe=m.probe, path=m.path, depth=m.workload.depth, role=m.role,
+                            measured_tok_s=round(m.tok_s, 3), predicted_tok_s=round(pred, 3),
+                            error_pct=round(100.0 * (pred / m.tok_s - 1.0), 2)))
+    return out
+
+
+def residual_summary(residuals: list[Residual]) -> dict[str, float | int | None]:
+    """Count, median and largest absolute error, and the share of rows within 10%."""
+    errs = [abs(r.error_pct) for r in residuals]
+    if not errs:
+        return {"n": 0, "median_abs_pct": None, "max_abs_pct": None, "within_10_pct": None}
+    return {"n": len(errs), "median_abs_pct": round(median(errs), 2), "max_abs_pct": round(max(errs), 2),
+            "within_10_pct": round(sum(e <= 10.0 for e in errs) / len(errs), 3)}

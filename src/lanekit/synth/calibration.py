@@ -1,0 +1,190 @@
+"""`lanekit calibrate` as a library: write the probes, measure them, fit the terms, score held-out models.
+
+Each probe is written (the next one in the background on GPUs, while the current one is
+measured), measured through llama-bench where present and through a real llama-server lane,
+and its rows appended to `measurements.jsonl` at once, so an interrupted run keeps what it
+measured and `resume` picks up after it. The fit uses the probe rows only; held-out rows are
+predicted by the fitted terms and their residuals reported, never fitted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from lanekit.catalog.hardware import HardwareProfile, machine_identity
+from lanekit.catalog.models import shape_from_gguf
+from lanekit.catalog.predict import SpeedTerms, decode_workload
+from lanekit.catalog.terms_fit import Measurement, Residual, fit_terms, residual_summary, score
+from lanekit.errors import LanekitError
+from lanekit.synth.measure import SpeedSample, bench_decode, server_decode
+from lanekit.synth.probes import Probe, write_probe
+
+SCHEMA_VERSION = 1
+Progress = Callable[[str], None]
+
+
+class CalibrationOptions(BaseModel):
+    """Everything one calibration run needs; each default is declared here once."""
+
+    hardware: HardwareProfile
+    probes: list[Probe]
+    held_out: list[Probe] = Field(default_factory=list)
+    work_dir: Path
+    donor: Path
+    server: str | None = None  # llama-server binary (None: lanekit's usual lookup)
+    bench: str | None = None  # llama-bench binary (None: skip llama-bench)
+    held_out_bench: bool = False  # also run llama-bench on the held-out models
+    ngl: int | None = None
+    flash_attn: str | None = None
+    threads: int | None = None
+    n_gen: int = 64
+    bench_reps: int = 3
+    server_samples: int = 2
+    best_of: bool = False  # fastest repeat instead of the median (a shared, busy CPU)
+    prefetch: bool = False  # write the next probe while this one is measured (GPU boxes)
+    keep_files: bool = True  # False: delete each probe once measured (small disks)
+    resume: bool = False
+
+
+class CalibrationReport(BaseModel):
+    """What a calibration measured, fitted and scored (`lanekit calibrate --json`)."""
+
+    schema_version: int = SCHEMA_VERSION
+    hardware: str
+    identity: dict[str, Any]
+    terms: SpeedTerms | None = None
+    fit_residuals: list[Residual] = Field(default_factory=list)
+    held_out_residuals: list[Residual] = Field(default_factory=list)
+    fit_summary: dict[str, Any] = Field(default_factory=dict)
+    held_out_summary: dict[str, Any] = Field(default_factory=dict)
+    held_out_by_depth: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    unidentified: list[str] = Field(default_factory=list)
+    errors: list[dict[str, str]] = Field(default_factory=list)
+    measurements: int = 0
+    seconds: float = 0.0
+
+
+def _rows(probe: Probe, path: Path, samples: list[SpeedSample]) -> list[Measurement]:
+    shape = shape_from_gguf(path)
+    return [Measurement(probe=probe.name, path=s.path, role=probe.role, tok_s=s.tok_s, spread_pct=s.spread_pct,
+                        samples=s.samples, workload=decode_workload(shape, depth=s.mean_depth))
+            for s in samples]
+
+
+def _load_log(log: Path) -> list[Measurement]:
+    if not log.is_file():
+        return []
+    out = []
+    for line in log.read_text().splitlines():
+        try:
+            out.append(Measurement.model_validate_json(line))
+        except ValueError:
+            continue  # a line cut short by a crash
+    return out
+
+
+def measure_probe(probe: Probe, path: Path, opts: CalibrationOptions) -> list[SpeedSample]:
+    """llama-bench (when given and wanted) and the llama-server lane on one written probe."""
+    samples: list[SpeedSample] = []
+    if opts.bench and (probe.role == "fit" or opts.held_out_bench):
+        samples += bench_decode(opts.bench, path, depths=probe.depths, n_gen=opts.n_gen, reps=opts.bench_reps,
+                                ngl=opts.ngl, flash_attn=opts.flash_attn, threads=opts.threads, best=opts.best_of)
+    samples += server_decode(opts.server, path, depths=probe.depths, n_gen=opts.n_gen, samples=opts.server_samples,
+                             ngl=opts.ngl, flash_attn=opts.flash_attn, threads=opts.threads,
+                             name=f"calibrate-{probe.name}", best=opts.best_of)
+    return samples
+
+
+def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) -> CalibrationReport:
+    """Measure every probe and held-out model, fit the terms on the probes, score the held-out ones."""
+    say = progress or (lambda _msg: None)
+    t0 = time.monotonic()
+    opts.work_dir.mkdir(parents=True, exist_ok=True)
+    log = opts.work_dir / "measurements.jsonl"
+    rows = _load_log(log) if opts.resume else []
+    if not opts.resume:
+        log.write_text("")
+    done = {m.probe for m in rows}
+    todo = [p for p in [*opts.probes, *opts.held_out] if p.name not in done]
+    report = CalibrationReport(hardware=opts.hardware.key, identity=machine_identity(opts.hardware))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending: Future | None = None
+        for i, probe in enumerate(todo):
+            say(f"[{i + 1}/{len(todo)}] {probe.name}: writing")
+            try:
+                path = pending.result() if pending is not None else write_probe(probe, opts.work_dir, opts.donor)
+            except LanekitError as exc:
+                report.errors.append({"probe": probe.name, "step": "write", "error": exc.message})
+                pending = None
+                continue
+            finally:
+                pending = None
+            if opts.prefetch and i + 1 < len(todo):
+                pending = pool.submit(write_probe, todo[i + 1], opts.work_dir, opts.donor)
+            say(f"[{i + 1}/{len(todo)}] {probe.name}: measuring at depths {', '.join(map(str, probe.depths))}")
+            try:
+                new = _rows(probe, path, measure_probe(probe, path, opts))
+            except LanekitError as exc:
+                report.errors.append({"probe": probe.name, "step": "measure", "error": exc.message})
+                new = []
+            with log.open("a") as fh:
+                for m in new:
+                    fh.write(m.model_dump_json() + "\n")
+            rows += new
+            if not opts.keep_files:
+                path.unlink(missing_ok=True)
+        if pending is not None:
+            pending.result()
+    return finish(report, rows, opts, t0)
+
+
+def finish(report: CalibrationReport, rows: list[Measurement], opts: CalibrationOptions,
+           t0: float) -> CalibrationReport:
+    """Fit on the probe rows and score the held-out rows (also used to re-fit a saved log)."""
+    report.measurements = len(rows)
+    hw = opts.hardware
+    n_fit = sum(m.role == "fit" for m in rows)
+    when = time.strftime("%Y-%m-%d")
+    where = report.identity.get("gpu") or report.identity.get("cpu") or hw.name
+    source = f"lanekit calibrate {when} on {where} ({n_fit} probe rows" + (", llama-bench + llama-server)"
+                                                                          if opts.bench else ", llama-server)")
+    result = fit_terms(rows, hardware=hw.key, source=source, peak_bandwidth_gb_s=hw.bandwidth_gb_s)
+    terms = result.terms
+    held = score([m for m in rows if m.role == "held_out"], terms)
+    terms.identity = report.identity
+    terms.flags = {"ngl": opts.ngl, "flash_attn": opts.flash_attn, "threads": opts.threads, "n_gen": opts.n_gen}
+    terms.measured_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    by_depth: dict[str, dict[str, Any]] = {}
+    for depth in sorted({r.depth for r in held}):
+        by_depth[str(depth)] = residual_summary([r for r in held if r.depth == depth])
+    terms.fit["held_out"] = residual_summary(held)
+    terms.fit["held_out_by_depth"] = by_depth
+    report.terms = terms
+    report.fit_residuals = result.residuals
+    report.fit_summary = residual_summary(result.residuals)
+    report.held_out_residuals = held
+    report.held_out_summary = residual_summary(held)
+    report.held_out_by_depth = by_depth
+    report.unidentified = result.unidentified
+    report.seconds = round(time.monotonic() - t0, 1)
+    return report
+
+
+def refit(log: Path, opts: CalibrationOptions) -> CalibrationReport:
+    """Fit again from a saved `measurements.jsonl` without measuring anything."""
+    report = CalibrationReport(hardware=opts.hardware.key, identity=machine_identity(opts.hardware))
+    return finish(report, _load_log(log), opts, time.monotonic())
+
+
+def write_report(report: CalibrationReport, path: Path) -> None:
+    """The report as JSON (atomic: a crash never leaves half a file)."""
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_text(json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
+    tmp.replace(path)
