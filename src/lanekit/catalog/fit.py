@@ -14,8 +14,8 @@ from pydantic import BaseModel
 from lanekit.catalog.hardware import HardwareProfile, available_bytes
 from lanekit.catalog.issues import KnownIssue, issues_for
 from lanekit.catalog.memory import MemoryEstimate, estimate_memory, normalize_engine
-from lanekit.catalog.quants import COMMON_CHECKPOINT, COMMON_GGUF, get_scheme
 from lanekit.catalog.predict import predict_shape
+from lanekit.catalog.quants import COMMON_CHECKPOINT, COMMON_GGUF, get_scheme
 from lanekit.catalog.roofline import DEFAULT_DEPTH, decode_roofline
 from lanekit.catalog.shapes import ModelShape
 from lanekit.errors import ConfigError

@@ -310,15 +310,20 @@ def machine_identity(profile: HardwareProfile) -> dict[str, Any]:
     gpu = _nvml_device()
     if gpu is not None:
         ident.update(gpu=gpu[0], gpu_memory_bytes=gpu[1], compute_capability=gpu[2])
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            try:
-                driver = pynvml.nvmlSystemGetDriverVersion()
-                ident["driver"] = driver.decode() if isinstance(driver, bytes) else str(driver)
-            finally:
-                pynvml.nvmlShutdown()
-        except Exception:  # noqa: BLE001 - the driver version is informative only
-            pass
+        ident["driver"] = _nvml_driver()
     return ident
+
+
+def _nvml_driver() -> str | None:
+    """The NVIDIA driver version, informative only (None when NVML will not say)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            driver = pynvml.nvmlSystemGetDriverVersion()
+            return driver.decode() if isinstance(driver, bytes) else str(driver)
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - any NVML failure: no version
+        return None

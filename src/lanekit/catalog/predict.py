@@ -154,11 +154,12 @@ def _type_bytes(shape: ModelShape, quant: str | None) -> tuple[dict[str, float],
     dense = max(shape.active_params - expert_active - lm_head, 0)
     out = {}
     if scheme.gguf:
-        _add(out, _spread(dense, gguf_types(scheme.name, "attn" if moe else "ffn")))
-        out_type = next(iter(gguf_types(scheme.name, "output")))
+        rows = shape.hidden_size
+        _add(out, _spread(dense, gguf_types(scheme.name, "attn" if moe else "ffn", rows)))
+        out_type = next(iter(gguf_types(scheme.name, "output", rows)))
         _add(out, {out_type: lm_head * _type_bits(out_type) / 8})
         kept = expert_scheme(shape, scheme)
-        experts = _spread(expert_active, gguf_types(kept.name, "ffn"))
+        experts = _spread(expert_active, gguf_types(kept.name, "ffn", rows))
         _add(out, experts)
         return out, sum(experts.values())
     experts_b = expert_active * scheme.bits_per_weight / 8

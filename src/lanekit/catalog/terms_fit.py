@@ -7,8 +7,9 @@ One row per measurement (a probe at a depth, through llama-bench or llama-server
 
 Every unknown is a non-negative cost, solved by bounded least squares on rows divided by the
 measured time, so the fit minimises relative error (a 2 ms probe counts as much as a 20 ms
-one). Weight types carrying under 2% of every row's bytes (norms, biases) are read at the rate
-of that row's main type. Terms no row can tell apart are reported, not guessed.
+one). Minor weight types (norms and routers in F32, a type under 10% of every row) are read at
+the rate of the row's main type. Each term's uncertainty follows from the residual noise (at
+least 1%); terms the rows cannot tell apart, or pin only to worse than +-50%, are reported.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from pydantic import BaseModel
 from lanekit.catalog.predict import GB, DecodeWorkload, SpeedTerms, predict
 from lanekit.errors import ConfigError
 
-MIN_TYPE_SHARE = 0.02
+MIN_TYPE_SHARE = 0.10
+NOISE_FLOOR = 0.01  # relative noise assumed for rows that fit perfectly (a design check)
+MAX_UNCERTAINTY = 0.5  # a term known to worse than +-50% is reported as not pinned
 Path = Literal["bench", "server"]
 
 
@@ -68,9 +71,11 @@ def _main_type(w: DecodeWorkload) -> str:
 
 
 def _columns(rows: list[Measurement]) -> tuple[list[str], dict[str, bool]]:
-    """Type columns with a real share somewhere, plus which of the fixed terms the rows can see."""
-    types = sorted({t for m in rows for t, b in m.workload.type_bytes.items()
-                    if b >= MIN_TYPE_SHARE * m.workload.weight_bytes})
+    """Type columns (a type that is some row's main type, or a real share of one: never the
+    norms' and routers' F32), plus which of the fixed terms the rows can see."""
+    types = sorted({_main_type(m.workload) for m in rows} | {
+        t for m in rows for t, b in m.workload.type_bytes.items()
+        if b >= MIN_TYPE_SHARE * m.workload.weight_bytes and t not in ("F32", "F16", "BF16")})
     served = [m for m in rows if m.path == "server"]
     bench = [m for m in rows if m.path == "bench"]
     has = {
@@ -125,7 +130,7 @@ def fit_terms(measurements: list[Measurement], *, hardware: str, engine: str = "
     sol = lsq_linear(design, np.ones(len(rows)), bounds=(0.0, np.inf), method="bvls")
     x = sol.x / scale
     coef = dict(zip(names, x, strict=True))
-    unidentified = [names[i] for i in range(len(names)) if _rank(np.delete(design, i, axis=1)) == _rank(design)]
+    unidentified = _poorly_pinned(design, sol.x, names)
     cap = 2 * peak_bandwidth_gb_s if peak_bandwidth_gb_s else math.inf
     bandwidth: dict[str, float] = {}
     for ty in types:
@@ -155,14 +160,29 @@ def fit_terms(measurements: list[Measurement], *, hardware: str, engine: str = "
     return FitResult(terms=terms, residuals=residuals, unidentified=unidentified, columns=names)
 
 
-def _rank(matrix) -> int:
-    """Numerical rank with a tolerance that treats near-collinear columns (noisy rows) as one."""
+def _poorly_pinned(design, x, names: list[str]) -> list[str]:
+    """Columns the rows cannot tell apart from the others, or pin only to worse than +-50%.
+
+    Covariance = noise^2 (J^T J)^-1 on the relative-error design J, noise = the residual RMS
+    (at least `NOISE_FLOOR`); a term fitted at zero is left out (it may truly be zero).
+    """
     import numpy as np
 
-    if matrix.size == 0:
-        return 0
-    sv = np.linalg.svd(matrix, compute_uv=False)
-    return int((sv > 1e-3 * sv.max()).sum())
+    resid = design @ x - 1.0
+    dof = max(design.shape[0] - design.shape[1], 1)
+    noise = max(float(np.sqrt((resid @ resid) / dof)), NOISE_FLOOR)
+    gram = design.T @ design
+    sv = np.linalg.svd(gram, compute_uv=False)
+    cov = np.linalg.pinv(gram, rcond=1e-12) * noise**2
+    out = []
+    for i, name in enumerate(names):
+        alone = np.delete(design, i, axis=1)
+        if np.linalg.matrix_rank(alone, tol=1e-9 * sv.max() ** 0.5) == np.linalg.matrix_rank(
+                design, tol=1e-9 * sv.max() ** 0.5):
+            out.append(name)  # in the span of the others: any value fits
+        elif x[i] > 0 and np.sqrt(max(cov[i, i], 0.0)) > MAX_UNCERTAINTY * x[i]:
+            out.append(name)
+    return out
 
 
 def score(measurements: list[Measurement], terms: SpeedTerms) -> list[Residual]:

@@ -66,20 +66,20 @@ def calibrate(
     out: Annotated[Path | None, typer.Option("--out", help="also write the terms JSON here (the shipped-terms "
                                                            "format)")] = None,
     report_path: Annotated[Path | None, typer.Option("--report", help="write the whole report JSON here")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="list the probes and check they pin every term; "
+                                                            "write and run nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report JSON instead of tables")] = False,
 ) -> None:
     """Write small shape-true synthetic probes, measure their decode speed through llama-bench and a
     real llama-server lane, fit the per-type bandwidth, per-layer, per-expert, KV and server terms,
     and check them on whole models the fit never saw. A few minutes on a GPU."""
-    from lanekit.catalog.hardware import get_profile
+    from lanekit.catalog.hardware import detect, get_profile
     from lanekit.catalog.terms import save_terms
     from lanekit.cli.output import err_console
     from lanekit.lanes.engines.llamacpp import find_llama_server
     from lanekit.synth import calibration as cal
     from lanekit.synth.measure import find_llama_bench
     from lanekit.synth.probes import SCALES, held_out_set, probe_set
-
-    from lanekit.catalog.hardware import detect
 
     profile = get_profile(hw)
     here = profile if profile.detected else detect()
@@ -105,6 +105,9 @@ def calibrate(
         best_of=not on_gpu,
         keep_files=keep if keep is not None else not on_gpu, resume=resume,
     )
+    if dry_run:
+        _dry_run(opts, as_json)
+        return
     say = (lambda msg: err_console.print(msg, style="dim", markup=False)) if not as_json else None
     if refit:
         report = cal.refit(work_dir / "measurements.jsonl", opts)
@@ -126,6 +129,31 @@ def calibrate(
         print_json({**report.model_dump(mode="json"), "saved": [str(p) for p in saved]})
         return
     _render(report, saved)
+
+
+def _dry_run(opts, as_json: bool) -> None:  # CalibrationOptions (imported lazily)
+    from lanekit.cli.output import console, print_json
+    from lanekit.synth.calibration import design_check
+    from lanekit.synth.donor import read_tokenizer, vocab_size
+    from lanekit.synth.probes import probe_shape
+
+    donor_vocab = vocab_size(read_tokenizer(opts.donor))
+    rows = []
+    for probe in [*opts.probes, *opts.held_out]:
+        shape = probe_shape(probe, donor_vocab)
+        rows.append({"probe": probe.name, "role": probe.role, "quant": probe.quant, "layers": probe.layers,
+                     "vocab": shape.vocab_size, "depths": list(probe.depths), "file_bytes": shape.weights_bytes})
+    unpinned = design_check(opts.probes, donor_vocab, opts.hardware, opts.n_gen, bench=bool(opts.bench))
+    total = sum(r["file_bytes"] for r in rows)
+    if as_json:
+        print_json({"schema_version": 1, "dry_run": True, "probes": rows, "total_bytes": total,
+                    "not_pinned_at_1pct_noise": unpinned})
+        return
+    for r in rows:
+        console.print(f"  {r['role']:8s} {r['probe']:38s} {r['file_bytes'] / 1e9:6.2f} GB  depths "
+                      f"{','.join(map(str, r['depths']))}", markup=False)
+    console.print(f"  {len(rows)} files, {total / 1e9:.1f} GB written in all; terms these probes pin to worse "
+                  f"than +-50% at 1% noise: {', '.join(unpinned) or 'none'}", markup=False)
 
 
 def _donor() -> Path:

@@ -51,6 +51,7 @@ class CalibrationOptions(BaseModel):
     prefetch: bool = False  # write the next probe while this one is measured (GPU boxes)
     keep_files: bool = True  # False: delete each probe once measured (small disks)
     resume: bool = False
+    budget_s: float | None = None  # stop measuring after this long (the fit still runs); None: no limit
 
 
 class CalibrationReport(BaseModel):
@@ -102,6 +103,38 @@ def measure_probe(probe: Probe, path: Path, opts: CalibrationOptions) -> list[Sp
     return samples
 
 
+class _Writer:
+    """Writes probes, the next one in the background when asked; deletes them when not kept."""
+
+    def __init__(self, opts: CalibrationOptions, pool: ThreadPoolExecutor) -> None:
+        self.opts, self.pool = opts, pool
+        self.pending: dict[str, tuple[Probe, Future]] = {}
+
+    def _write(self, probe: Probe) -> Path:
+        return write_probe(probe, self.opts.work_dir, self.opts.donor)
+
+    def prefetch(self, probe: Probe) -> None:
+        self.pending[probe.name] = (probe, self.pool.submit(self._write, probe))
+
+    def get(self, probe: Probe) -> Path:
+        queued = self.pending.pop(probe.name, None)
+        return queued[1].result() if queued else self._write(probe)
+
+    def done(self, probe: Probe) -> None:
+        if not self.opts.keep_files and not probe.file:
+            probe.path(self.opts.work_dir).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Wait for a write still running (a budget stop), then drop what is not kept."""
+        for probe, future in self.pending.values():
+            try:
+                future.result()
+            except LanekitError:
+                pass
+            self.done(probe)
+        self.pending.clear()
+
+
 def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) -> CalibrationReport:
     """Measure every probe and held-out model, fit the terms on the probes, score the held-out ones."""
     say = progress or (lambda _msg: None)
@@ -115,19 +148,21 @@ def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) 
     todo = [p for p in [*opts.probes, *opts.held_out] if p.name not in done]
     report = CalibrationReport(hardware=opts.hardware.key, identity=machine_identity(opts.hardware))
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending: Future | None = None
+        writer = _Writer(opts, pool)
         for i, probe in enumerate(todo):
+            if opts.budget_s is not None and time.monotonic() - t0 > opts.budget_s:
+                report.errors += [{"probe": p.name, "step": "skipped", "error": f"over the {opts.budget_s:.0f}s budget"}
+                                  for p in todo[i:]]
+                say(f"time budget of {opts.budget_s:.0f}s spent: {len(todo) - i} probe(s) left unmeasured")
+                break
             say(f"[{i + 1}/{len(todo)}] {probe.name}: writing")
             try:
-                path = pending.result() if pending is not None else write_probe(probe, opts.work_dir, opts.donor)
+                path = writer.get(probe)
             except LanekitError as exc:
                 report.errors.append({"probe": probe.name, "step": "write", "error": exc.message})
-                pending = None
                 continue
-            finally:
-                pending = None
             if opts.prefetch and i + 1 < len(todo):
-                pending = pool.submit(write_probe, todo[i + 1], opts.work_dir, opts.donor)
+                writer.prefetch(todo[i + 1])
             say(f"[{i + 1}/{len(todo)}] {probe.name}: measuring at depths {', '.join(map(str, probe.depths))}")
             try:
                 new = _rows(probe, path, measure_probe(probe, path, opts))
@@ -138,10 +173,8 @@ def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) 
                 for m in new:
                     fh.write(m.model_dump_json() + "\n")
             rows += new
-            if not opts.keep_files:
-                path.unlink(missing_ok=True)
-        if pending is not None:
-            pending.result()
+            writer.done(probe)
+        writer.close()
     return finish(report, rows, opts, t0)
 
 
@@ -175,6 +208,30 @@ def finish(report: CalibrationReport, rows: list[Measurement], opts: Calibration
     report.unidentified = result.unidentified
     report.seconds = round(time.monotonic() - t0, 1)
     return report
+
+
+def design_check(probes: list[Probe], donor_vocab: int, hardware: HardwareProfile,
+                 n_gen: int = 64, bench: bool = True) -> list[str]:
+    """Terms these probes cannot pin, found before anything runs: the fit on rows priced by a
+    generic set of terms (no measurement needed) reports its unidentified columns."""
+    from lanekit.catalog.predict import predict
+    from lanekit.catalog.terms import generic_terms
+    from lanekit.synth.probes import probe_shape
+
+    base = generic_terms(hardware, "llamacpp")
+    bw = base.default_bandwidth_gb_s
+    truth = base.model_copy(update={  # plausible values for every term, so none is trivially zero
+        "expert_us": 3.0, "kv_bandwidth_gb_s": 0.5 * bw, "token_us": 20.0, "expert_extra_ps_per_byte": 0.1 / bw,
+        "bandwidth_gb_s": {"Q4_0": 0.9 * bw, "Q8_0": 1.1 * bw, "Q4_K": 0.8 * bw, "Q6_K": 0.85 * bw}})
+    rows = []
+    for probe in (p for p in probes if p.role == "fit"):
+        shape = probe_shape(probe, donor_vocab)
+        for depth in probe.depths:
+            w = decode_workload(shape, depth=max(depth, 8) + n_gen // 2)
+            for path in ("bench", "server") if bench else ("server",):
+                tok_s = predict(w, truth, served=path == "server").tok_s
+                rows.append(Measurement(probe=probe.name, path=path, workload=w, tok_s=tok_s))  # type: ignore[arg-type]
+    return fit_terms(rows, hardware=hardware.key, peak_bandwidth_gb_s=hardware.bandwidth_gb_s).unidentified
 
 
 def refit(log: Path, opts: CalibrationOptions) -> CalibrationReport:

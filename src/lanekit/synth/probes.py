@@ -54,10 +54,11 @@ class Probe(BaseModel):
     pure: bool = True
     depths: tuple[int, ...] = (0,)
     role: Literal["fit", "held_out"] = "fit"
+    file: str | None = None  # a real model measured as it is (never written, never deleted)
 
     def path(self, folder: Path) -> Path:
-        """Where the probe's GGUF lives in `folder`."""
-        return Path(folder) / f"{self.name}.gguf"
+        """Where the probe's GGUF lives: its own file, or `folder`/<name>.gguf."""
+        return Path(self.file) if self.file else Path(folder) / f"{self.name}.gguf"
 
 
 def _shape(ref: str | ModelShape, experts_used: int | None = None) -> ModelShape:
@@ -133,7 +134,27 @@ def held_out_set(scale: Scale = "gpu", depths: tuple[int, ...] | None = None) ->
     return [
         _probe("t512", LLAMA_TINY, "Q5_K_M", 24, depths=d, pure=False, role="held_out"),
         _probe("s1024", LLAMA_SMALL, "Q4_K_M", 10, vocab=100352, depths=d, pure=False, role="held_out"),
+        *embedded_probes(d),
     ]
+
+
+def embedded_probes(depths: tuple[int, ...]) -> list[Probe]:
+    """lanekit's embedded real models (SmolLM2-135M Q4_1, Qwen2.5-Coder-1.5B Q4_K_M) as held-out
+    probes, where they are installed: real weights, real tensor mixes."""
+    from lanekit.catalog.models import shape_from_gguf
+    from lanekit.lanes.embedded import EMBEDDED, model_path
+
+    out = []
+    for model_id in EMBEDDED:
+        try:
+            path: Path | None = model_path(model_id)
+        except Exception:  # noqa: BLE001 - not installed: the check runs without it
+            path = None
+        if path is not None and Path(path).is_file():
+            shape = shape_from_gguf(path)
+            out.append(Probe(name=model_id, shape=shape, quant=shape.quant or "?", layers=shape.n_layers,
+                             depths=depths, role="held_out", file=str(path), pure=False))
+    return out
 
 
 def write_probe(probe: Probe, folder: Path, donor: Path,
@@ -144,6 +165,8 @@ def write_probe(probe: Probe, folder: Path, donor: Path,
     from lanekit.synth import synth_model
 
     path = probe.path(folder)
+    if probe.file:
+        return path
     if path.is_file():
         try:
             if shape_from_gguf(path).n_layers == probe.layers:
@@ -154,3 +177,32 @@ def write_probe(probe: Probe, folder: Path, donor: Path,
     synth_model(probe.shape, path, donor=donor, quant=probe.quant, layers=probe.layers,
                 vocab=probe.vocab if probe.vocab else "donor", pure=probe.pure, progress=progress)
     return path
+
+
+def probe_shape(probe: Probe, donor_vocab: int) -> ModelShape:
+    """The shape `shape_from_gguf` will read back from the written probe, without writing it.
+
+    Bytes per ggml type come from synth's plan (the same tensors the writer writes), split the
+    way the GGUF reader splits them: routed experts apart, the input table only when tied.
+    """
+    from lanekit.synth import plan_model
+
+    if probe.file:
+        from lanekit.catalog.models import shape_from_gguf
+
+        return shape_from_gguf(probe.file)
+    vocab = probe.vocab or donor_vocab
+    plan = plan_model(probe.shape, quant=probe.quant, layers=probe.layers, vocab_size=vocab, pure=probe.pure)
+    tied = not any(t.name == "output.weight" for t in plan.tensors)
+    dense: dict[str, int] = {}
+    experts: dict[str, int] = {}
+    for t in plan.tensors:
+        if t.name == "token_embd.weight" and not tied:
+            continue
+        into = experts if t.is_expert else dense
+        into[t.qtype.name] = into.get(t.qtype.name, 0) + t.nbytes
+    return probe.shape.model_copy(update={
+        "n_layers": probe.layers, "vocab_size": vocab, "weights_bytes": plan.weights_bytes, "quant": probe.quant,
+        "total_params": plan.total_params, "active_params": plan.active_params, "dense_type_bytes": dense,
+        "expert_type_bytes": experts or None, "tied_embeddings": tied, "source": "gguf",
+    })

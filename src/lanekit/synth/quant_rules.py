@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
+from lanekit.catalog.quants import K_QUANT_FALLBACK
 from lanekit.errors import ConfigError
 
 T = GGMLQuantizationType
@@ -35,7 +36,7 @@ FILE_TYPES: dict[str, tuple[GGMLQuantizationType, LlamaFileType]] = {
     "MXFP4_MOE": (T.Q8_0, LlamaFileType.MOSTLY_MXFP4_MOE),
 }
 _ALIASES = {"Q4_K": "Q4_K_M", "Q5_K": "Q5_K_M", "Q4": "Q4_0", "Q8": "Q8_0", "MXFP4": "MXFP4_MOE", "FP16": "F16"}
-_FALLBACK = {T.Q4_K: T.Q5_0, T.Q5_K: T.Q5_1, T.Q6_K: T.Q8_0}
+_FALLBACK = {T[k]: T[v] for k, v in K_QUANT_FALLBACK.items()}
 _NOT_QUANTIZED = ("_norm.weight", "ffn_gate_inp.weight", "attn_sinks")
 
 
