@@ -34,8 +34,9 @@ class Measurement(BaseModel):
 
     probe: str
     path: Path
-    workload: DecodeWorkload
+    workload: DecodeWorkload  # at the mean depth the generated tokens saw
     tok_s: float
+    depth: int | None = None  # context before the first generated token (None: the workload's)
     spread_pct: float | None = None  # relative spread of the repeats (stddev or p90-p10)
     samples: int = 1
     role: Literal["fit", "held_out"] = "fit"
@@ -190,7 +191,8 @@ def score(measurements: list[Measurement], terms: SpeedTerms) -> list[Residual]:
     out = []
     for m in measurements:
         pred = predict(m.workload, terms, served=m.path == "server").tok_s
-        out.append(Residual(probe=m.probe, path=m.path, depth=m.workload.depth, role=m.role,
+        out.append(Residual(probe=m.probe, path=m.path, depth=m.workload.depth if m.depth is None else m.depth,
+                            role=m.role,
                             measured_tok_s=round(m.tok_s, 3), predicted_tok_s=round(pred, 3),
                             error_pct=round(100.0 * (pred / m.tok_s - 1.0), 2)))
     return out

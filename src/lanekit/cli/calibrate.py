@@ -57,6 +57,8 @@ def calibrate(
                                                              "$LANEKIT_HOME/calibrate/<hw>)")] = None,
     keep: Annotated[bool | None, typer.Option("--keep/--no-keep", help="keep the probe files (default: keep "
                                                                        "on cpu, delete on gpu)")] = None,
+    budget_s: Annotated[float | None, typer.Option("--budget-s", min=1, help="stop measuring after this many "
+                                                                            "seconds; the fit still runs")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="keep earlier measurements in --work, measure the "
                                                           "rest")] = False,
     refit: Annotated[bool, typer.Option("--refit", help="fit again from --work's measurements; measure "
@@ -103,7 +105,7 @@ def calibrate(
         threads=threads or (None if on_gpu else profile.cpu_cores), n_gen=tokens, prefetch=on_gpu,
         bench_reps=repeats or (3 if on_gpu else 5), server_samples=repeats or (2 if on_gpu else 5),
         best_of=not on_gpu,
-        keep_files=keep if keep is not None else not on_gpu, resume=resume,
+        keep_files=keep if keep is not None else not on_gpu, resume=resume, budget_s=budget_s,
     )
     if dry_run:
         _dry_run(opts, as_json)

@@ -75,7 +75,8 @@ class CalibrationReport(BaseModel):
 def _rows(probe: Probe, path: Path, samples: list[SpeedSample]) -> list[Measurement]:
     shape = shape_from_gguf(path)
     return [Measurement(probe=probe.name, path=s.path, role=probe.role, tok_s=s.tok_s, spread_pct=s.spread_pct,
-                        samples=s.samples, workload=decode_workload(shape, depth=s.mean_depth))
+                        samples=s.samples, workload=decode_workload(shape, depth=s.mean_depth),
+                        depth=s.depth)
             for s in samples]
 
 

@@ -32,7 +32,8 @@ class SpeedSample(BaseModel):
     """Decode speed at one depth through one path: median of the repeats and their spread."""
 
     path: Path_
-    depth: int  # tokens of context before the first generated token
+    depth: int  # the depth asked for
+    context_tokens: int | None = None  # tokens actually before the first generated one (None: depth)
     n_gen: int
     tok_s: float
     spread_pct: float | None = None
@@ -40,8 +41,8 @@ class SpeedSample(BaseModel):
 
     @property
     def mean_depth(self) -> int:
-        """Average context the generated tokens saw (depth + half the generation)."""
-        return self.depth + self.n_gen // 2
+        """Average context the generated tokens saw (context + half the generation)."""
+        return (self.depth if self.context_tokens is None else self.context_tokens) + self.n_gen // 2
 
 
 class MeasureError(LanekitError):
@@ -141,7 +142,7 @@ def server_decode(server: str | None, model: Path, *, depths: tuple[int, ...], n
             per_token_ms = [_completion(client, prompt, n_gen) for prompt in prompts]
             speeds = [1000.0 / ms for ms in per_token_ms if ms > 0]
             if speeds:
-                out.append(SpeedSample(path="server", depth=len(prompts[0]), n_gen=n_gen,
+                out.append(SpeedSample(path="server", depth=depth, context_tokens=len(prompts[0]), n_gen=n_gen,
                                        tok_s=round(_pick(speeds, best), 3),
                                        spread_pct=_spread(speeds), samples=len(speeds)))
     return out
