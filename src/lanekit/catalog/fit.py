@@ -7,6 +7,7 @@ catalog model x common quant.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel
@@ -179,7 +180,8 @@ def catalog_table(hw: HardwareProfile, *, models: list[ModelShape], quants: tupl
                   ctx: int = 65536, parallel: int = 1, kv_dtype: str = "f16") -> list[FitReport]:
     """One FitReport per catalog model x quant (GGUF quants on llama.cpp, checkpoint ones on vLLM).
 
-    `ctx` is per request; the native checkpoint quant is added when it is not in `quants`.
+    `ctx` is per request; the native checkpoint quant is added when it is not in `quants`. vLLM
+    rows are sized as a recipe would set them (`sized_utilization`), not at the unset default.
     """
     rows = []
     for shape in models:
@@ -189,6 +191,20 @@ def catalog_table(hw: HardwareProfile, *, models: list[ModelShape], quants: tupl
         if shape.quant == "MXFP4" and not quants:  # gpt-oss: the GGUF keeps experts in MXFP4 too
             wanted.append("MXFP4_MOE")
         for quant in wanted:
-            rows.append(fit_model(shape, hw, ctx=ctx, parallel=parallel, kv_dtype=kv_dtype,
-                                  engine=default_engine(quant), quant=quant))
+            engine = default_engine(quant)
+            util = sized_utilization(shape, hw, ctx=ctx, parallel=parallel, kv_dtype=kv_dtype, quant=quant) \
+                if engine in ENGINE_DEFAULT_UTILIZATION else None
+            rows.append(fit_model(shape, hw, ctx=ctx, parallel=parallel, kv_dtype=kv_dtype, engine=engine,
+                                  quant=quant, gpu_memory_utilization=util))
     return rows
+
+
+def sized_utilization(shape: ModelShape, hw: HardwareProfile, *, ctx: int, parallel: int, kv_dtype: str,
+                      quant: str) -> float:
+    """The gpu_memory_utilization a lane would set for this model: (weights + KV for every request
+    at full length + overhead) x 1.1 over the pool, in hundredths, capped at 0.85 on unified memory
+    (the OS shares the pool) and 0.95 on a discrete GPU."""
+    need = estimate_memory(shape, ctx=ctx, parallel=parallel, kv_dtype=kv_dtype, engine="vllm", quant=quant)
+    held = need.weights_bytes + need.kv_bytes + need.state_bytes + need.overhead_bytes
+    cap = 0.85 if hw.unified else 0.95
+    return min(cap, max(0.1, math.ceil(held * 1.1 / hw.memory_bytes * 100) / 100))

@@ -26,7 +26,7 @@ from lanekit.catalog.shapes import ModelShape
 GB = 1e9
 SCHEMA_VERSION = 1
 Origin = Literal["calibrated", "shipped", "estimate"]
-ORIGIN_LABEL = {"calibrated": "calibrated here", "shipped": "shipped", "estimate": "generic estimate"}
+ORIGIN_LABEL = {"calibrated": "calibrated here", "shipped": "shipped", "estimate": "estimate"}
 
 
 class SpeedTerms(BaseModel):
@@ -57,7 +57,7 @@ class SpeedTerms(BaseModel):
 
     @property
     def label(self) -> str:
-        """`calibrated here` / `shipped` / `generic estimate`, for a table column."""
+        """`calibrated here` / `shipped` / `estimate`, for a table column."""
         return ORIGIN_LABEL[self.origin]
 
     def bandwidth_for(self, ggml_type: str) -> float:
@@ -96,7 +96,7 @@ class Prediction(BaseModel):
 
     @property
     def label(self) -> str:
-        """Short provenance: calibrated here / shipped / generic estimate."""
+        """Short provenance: calibrated here / shipped / estimate."""
         return ORIGIN_LABEL[self.origin]
 
 

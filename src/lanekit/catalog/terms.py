@@ -85,7 +85,8 @@ def generic_terms(hw: HardwareProfile, engine: str) -> SpeedTerms:
     """The estimate when nothing was measured: 75% of peak bandwidth for every type, 50 µs/layer."""
     bw = hw.measured_bandwidth_gb_s or hw.bandwidth_gb_s
     return SpeedTerms(hardware=hw.key, engine=engine, origin="estimate",
-                      source=f"{GENERIC_EFFICIENCY:.0%} of {bw:.0f} GB/s for every type, {GENERIC_LAYER_US:.0f} µs/layer",
+                      source=f"generic, from the spec sheet: {GENERIC_EFFICIENCY:.0%} of {bw:.0f} GB/s for every "
+                             f"type, {GENERIC_LAYER_US:.0f} µs/layer",
                       default_bandwidth_gb_s=GENERIC_EFFICIENCY * bw, layer_us=GENERIC_LAYER_US,
                       server_token_us=GENERIC_SERVER_TOKEN_US, server_vocab_ns=GENERIC_SERVER_VOCAB_NS)
 

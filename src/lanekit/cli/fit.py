@@ -141,6 +141,6 @@ def _render_catalog(rows, profile) -> None:  # list[FitReport], HardwareProfile
     Console(highlight=False, width=max(console.width, 160)).print(table)
     if rows:
         console.print(f"* shape not fully confirmed from a published config. Context {rows[0].per_request_ctx:,} "
-                      f"tokens per request x {rows[0].memory.parallel}; vLLM rows include the gpu_memory_utilization "
-                      f"reservation. Predicted at {_k(rows[0].prediction_depth)} context; source: "
+                      f"tokens per request x {rows[0].memory.parallel}; vLLM rows reserve the gpu_memory_utilization a "
+                      f"lane should set (left unset, vLLM takes 0.9 of the pool). Predicted at {_k(rows[0].prediction_depth)} context; source: "
                       f"{rows[0].prediction_source}", style="dim")

@@ -105,7 +105,7 @@ def _fit_json(capsys, args: list[str]) -> dict:
 
 def test_fit_shows_the_prediction_its_source_and_speed_at_full_context(capsys) -> None:
     out = _fit_json(capsys, ["qwen3-30b-a3b", "--hw", "h200", "--quant", "Q4_K_M", "--ctx", "32768"])
-    assert out["prediction_origin"] == "estimate" and out["prediction_source"].startswith("generic estimate")
+    assert out["prediction_origin"] == "estimate" and out["prediction_source"].startswith("estimate: generic")
     assert out["predicted_at_ctx_tok_s"] < out["predicted_decode_tok_s"] < out["predicted_bench_tok_s"]
     assert out["prediction_depth"] == 1024
     shipped = _fit_json(capsys, ["qwen3-30b-a3b", "--hw", "h100", "--quant", "Q4_K_M"])

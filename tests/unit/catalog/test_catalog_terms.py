@@ -33,7 +33,7 @@ def _calibrated(hardware: str, bw: float = 1234.0) -> SpeedTerms:
 
 def test_unknown_box_gets_the_generic_estimate_and_says_so() -> None:
     t = resolve_terms(get_profile("rtx-4090"), "llamacpp")
-    assert t.origin == "estimate" and t.label == "generic estimate"
+    assert t.origin == "estimate" and t.label == "estimate" and t.source.startswith("generic")
     assert t.default_bandwidth_gb_s == pytest.approx(0.75 * 1008.0)
 
 
