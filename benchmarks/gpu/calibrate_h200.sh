@@ -8,7 +8,9 @@
 #
 # Needs a CUDA llama-server and llama-bench in LLAMA_BIN_DIR, and lanekit's Python dependencies
 # (pydantic, gguf, numpy, scipy, httpx, psutil, nvidia-ml-py, typer, rich, pyyaml). Environment
-# (all optional): HW (h200), BUDGET_S (330: measuring stops then, the fit still runs),
+# (all optional): HW (h200), DONOR (tokenizer GGUF; default $REPO/.gpu-carry/donor-smollm2-tokenizer.gguf
+# when present, else the embedded SmolLM2 — make one with `lanekit calibrate --write-donor FILE`),
+# BUDGET_S (330: measuring stops then, the fit still runs),
 # HELD_OUT_DEPTHS (1024,32768), WORK (/tmp/lanekit-calibrate), EXTRA (more `lanekit calibrate` flags).
 # Outputs in OUT_DIR: <HW>-llamacpp.json (drop into src/lanekit/catalog/data/speed_terms/ to ship),
 # report.json (every measurement, fit and held-out residuals), calibrate.log, summary.txt.
@@ -25,6 +27,12 @@ PY="${PYTHON:-python3}"
 mkdir -p "$WORK"
 export LANEKIT_HOME="${LANEKIT_HOME:-$WORK/home}" PYTHONUNBUFFERED=1
 export PYTHONPATH="$REPO/src${PYTHONPATH:+:$PYTHONPATH}"
+DONOR="${DONOR:-}"
+if [ -z "$DONOR" ] && [ -f "$REPO/.gpu-carry/donor-smollm2-tokenizer.gguf" ]; then
+  DONOR="$REPO/.gpu-carry/donor-smollm2-tokenizer.gguf"
+fi
+DONOR_ARGS=()
+[ -n "$DONOR" ] && DONOR_ARGS=(--donor "$DONOR")
 T0=$SECONDS
 log() { printf '[%s +%ss] %s\n' "$(date +%H:%M:%S)" "$((SECONDS - T0))" "$*"; }
 
@@ -37,11 +45,11 @@ done
 
 # What will be written and whether these probes pin every term (no GPU time spent).
 "$PY" -m lanekit.cli.main calibrate --hw "$HW" --probes gpu --bench "$BIN/llama-bench" \
-  --server "$BIN/llama-server" --dry-run | tail -3
+  --server "$BIN/llama-server" "${DONOR_ARGS[@]}" --dry-run | tail -3
 
 # shellcheck disable=SC2086
 "$PY" -m lanekit.cli.main calibrate --hw "$HW" --probes gpu --server "$BIN/llama-server" \
-  --bench "$BIN/llama-bench" --held-out-depths "${HELD_OUT_DEPTHS:-1024,32768}" --work "$WORK/probes" \
+  --bench "$BIN/llama-bench" "${DONOR_ARGS[@]}" --held-out-depths "${HELD_OUT_DEPTHS:-1024,32768}" --work "$WORK/probes" \
   --no-keep --budget-s "${BUDGET_S:-330}" --out "$OUT_DIR/$HW-llamacpp.json" --report "$OUT_DIR/report.json" \
   ${EXTRA:-} 2> >(tee "$OUT_DIR/calibrate.log" >&2) | tee "$OUT_DIR/summary.txt"
 

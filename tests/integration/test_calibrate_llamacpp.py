@@ -8,7 +8,7 @@ import pytest
 
 from lanekit.catalog.models import shape_from_gguf
 from lanekit.lanes import serve_lane
-from lanekit.lanes.footprint import compare, lane_footprint
+from lanekit.lanes.footprint import compare, footprint_row, lane_footprint
 from lanekit.lanes.spec import parse_lane
 from lanekit.synth.measure import bench_decode, find_llama_bench, server_decode
 from lanekit.synth.probes import LLAMA_TINY, Probe, write_probe
@@ -41,6 +41,8 @@ def test_footprint_of_a_real_lane_reports_the_kv_cells_it_was_sized_for(smollm2_
     with serve_lane(spec) as lane:
         fp = lane_footprint(lane)
         est = lane.estimate
+        row = footprint_row(lane)
+    assert row is not None and row["vs_estimate"]["kv_tokens_actual"] == 2048
     assert fp is not None and lane.record.pid in fp.pids
     assert fp.slots == 2 and fp.n_ctx_per_slot == 1024 and fp.kv_tokens == 2048 == est.kv_tokens
     weights = shape_from_gguf(smollm2_path).weights_bytes

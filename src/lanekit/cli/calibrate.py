@@ -68,6 +68,10 @@ def calibrate(
     out: Annotated[Path | None, typer.Option("--out", help="also write the terms JSON here (the shipped-terms "
                                                            "format)")] = None,
     report_path: Annotated[Path | None, typer.Option("--report", help="write the whole report JSON here")] = None,
+    donor: Annotated[Path | None, typer.Option("--donor", help="GGUF whose tokenizer the probes copy (default: "
+                                                               "the embedded SmolLM2-135M)")] = None,
+    write_donor: Annotated[Path | None, typer.Option("--write-donor", help="write a tokenizer-only donor GGUF "
+                                                     "(~2 MB, to carry to a GPU box) here and exit")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list the probes and check they pin every term; "
                                                             "write and run nothing")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report JSON instead of tables")] = False,
@@ -91,8 +95,8 @@ def calibrate(
 
         raise ConfigError(f"--probes {scale!r} is not one of {', '.join(SCALES)}", fix="use gpu, cpu or quick")
     on_gpu = scale == "gpu"
-    server_bin = find_llama_server(server)
-    bench_bin = None if no_bench else (bench or find_llama_bench(server_bin))
+    server_bin = server if dry_run else find_llama_server(server)
+    bench_bin = None if no_bench else (bench or (find_llama_bench(server_bin) if server_bin else "llama-bench"))
     from lanekit import dirs
 
     work_dir = work or dirs.home() / "calibrate" / profile.key
@@ -100,7 +104,7 @@ def calibrate(
     opts = cal.CalibrationOptions(
         hardware=profile, probes=probe_set(scale),  # type: ignore[arg-type]
         held_out=held_out_set(scale, depths) if held_out else [],  # type: ignore[arg-type]
-        work_dir=work_dir, donor=_donor(), server=server_bin, bench=bench_bin, held_out_bench=held_out_bench,
+        work_dir=work_dir, donor=donor or _donor(), server=server_bin, bench=bench_bin, held_out_bench=held_out_bench,
         ngl=ngl if ngl is not None else (99 if on_gpu else None), flash_attn=fa or ("on" if on_gpu else None),
         threads=threads or (None if on_gpu else profile.cpu_cores), n_gen=tokens, prefetch=on_gpu,
         bench_reps=repeats or (3 if on_gpu else 5), server_samples=repeats or (2 if on_gpu else 5),
@@ -111,6 +115,8 @@ def calibrate(
         _dry_run(opts, as_json)
         return
     say = (lambda msg: err_console.print(msg, style="dim", markup=False)) if not as_json else None
+    if not on_gpu and not refit:
+        _warn_if_busy(opts.threads or 1)
     if refit:
         report = cal.refit(work_dir / "measurements.jsonl", opts)
     else:
@@ -131,6 +137,21 @@ def calibrate(
         print_json({**report.model_dump(mode="json"), "saved": [str(p) for p in saved]})
         return
     _render(report, saved)
+
+
+def _warn_if_busy(threads: int) -> None:
+    """On a CPU other work steals cycles from every thread; spinning llama.cpp threads then slow
+    down tenfold, so say so before minutes of noisy measurement."""
+    import os
+
+    from lanekit.cli.output import err_console
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    cores = os.cpu_count() or 1
+    if load + threads > cores + 0.5:
+        err_console.print(f"warning: this CPU is busy (load {load:.1f} on {cores} cores) and {threads} llama.cpp "
+                          "thread(s) will compete with it: expect noisy numbers; --threads 1 is steadier",
+                          style="yellow", markup=False)
 
 
 def _dry_run(opts, as_json: bool) -> None:  # CalibrationOptions (imported lazily)
@@ -159,9 +180,15 @@ def _dry_run(opts, as_json: bool) -> None:  # CalibrationOptions (imported lazil
 
 
 def _donor() -> Path:
+    from lanekit.errors import ConfigError, LanekitError
     from lanekit.lanes.embedded import model_path
 
-    return model_path("smollm2-135m")
+    try:
+        return model_path("smollm2-135m")
+    except LanekitError:
+        raise ConfigError("no donor tokenizer: the embedded SmolLM2-135M is not installed here",
+                          fix="pass --donor FILE.gguf (make one elsewhere: lanekit calibrate --write-donor "
+                              "donor.gguf)") from None
 
 
 def _write_terms(report, out: Path) -> Path:

@@ -224,3 +224,21 @@ def lane_footprint(lane) -> Footprint | None:
         return None
     return measure_footprint(rec.pgid, engine=rec.engine, log_path=rec.log_path, base_url=rec.base_url,
                              root_pid=rec.pid)
+
+
+def footprint_row(lane) -> dict[str, Any] | None:
+    """What the profile shows for a started lane: its footprint and estimate vs actual, as plain data.
+
+    None before the lane has a process or an estimate; never raises (the footprint is advisory).
+    """
+    from lanekit.lanes.guard import memory_pool
+
+    estimate = getattr(lane, "estimate", None)
+    try:
+        fp = lane_footprint(lane)
+        if fp is None or estimate is None:
+            return None
+        unified = memory_pool().kind == "system"
+        return {"footprint": fp.model_dump(mode="json"), "vs_estimate": compare(estimate, fp, unified=unified)}
+    except (psutil.Error, OSError, ValueError) as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}

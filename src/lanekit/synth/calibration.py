@@ -9,13 +9,16 @@ predicted by the fitted terms and their residuals reported, never fitted.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import BaseModel, Field
 
 from lanekit.catalog.hardware import HardwareProfile, machine_identity
@@ -104,6 +107,14 @@ def measure_probe(probe: Probe, path: Path, opts: CalibrationOptions) -> list[Sp
     return samples
 
 
+# What one probe may fail with without ending the run (a full disk, a server that died, a timeout).
+_PROBE_FAILURES = (LanekitError, OSError, ValueError, subprocess.SubprocessError, httpx.HTTPError)
+
+
+def _message(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, LanekitError) else f"{type(exc).__name__}: {exc}"
+
+
 class _Writer:
     """Writes probes, the next one in the background when asked; deletes them when not kept."""
 
@@ -128,10 +139,8 @@ class _Writer:
     def close(self) -> None:
         """Wait for a write still running (a budget stop), then drop what is not kept."""
         for probe, future in self.pending.values():
-            try:
+            with contextlib.suppress(*_PROBE_FAILURES):
                 future.result()
-            except LanekitError:
-                pass
             self.done(probe)
         self.pending.clear()
 
@@ -159,16 +168,16 @@ def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) 
             say(f"[{i + 1}/{len(todo)}] {probe.name}: writing")
             try:
                 path = writer.get(probe)
-            except LanekitError as exc:
-                report.errors.append({"probe": probe.name, "step": "write", "error": exc.message})
+            except _PROBE_FAILURES as exc:
+                report.errors.append({"probe": probe.name, "step": "write", "error": _message(exc)})
                 continue
             if opts.prefetch and i + 1 < len(todo):
                 writer.prefetch(todo[i + 1])
             say(f"[{i + 1}/{len(todo)}] {probe.name}: measuring at depths {', '.join(map(str, probe.depths))}")
             try:
                 new = _rows(probe, path, measure_probe(probe, path, opts))
-            except LanekitError as exc:
-                report.errors.append({"probe": probe.name, "step": "measure", "error": exc.message})
+            except _PROBE_FAILURES as exc:  # a failed probe is data: recorded, the run goes on
+                report.errors.append({"probe": probe.name, "step": "measure", "error": _message(exc)})
                 new = []
             with log.open("a") as fh:
                 for m in new:

@@ -63,8 +63,9 @@ def test_estimate_of_the_embedded_model_matches_what_llama_server_reports() -> N
 
 
 def test_measure_footprint_sums_the_whole_process_group(tmp_path) -> None:
-    code = "import subprocess,sys,time; c=subprocess.Popen([sys.executable,'-c','import time; time.sleep(30)']); " \
-           "b=bytearray(64*2**20); time.sleep(30)"
+    # the parent touches 64 MiB before it starts its child, so both are counted once the child exists
+    code = "import subprocess,sys,time; b=b'x'*(64*2**20); " \
+           "c=subprocess.Popen([sys.executable,'-c','import time; time.sleep(30)']); time.sleep(30)"
     log = tmp_path / "engine.log"
     log.write_text(VLLM_LOG)
     proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
@@ -72,7 +73,6 @@ def test_measure_footprint_sums_the_whole_process_group(tmp_path) -> None:
         deadline = time.monotonic() + 10
         while len(group_processes(proc.pid)) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.3)
         fp = measure_footprint(proc.pid, engine="vllm", log_path=log, root_pid=proc.pid)
         assert proc.pid in fp.pids and len(fp.pids) == 2
         assert fp.rss_bytes > 64 * 2**20 and fp.kv_tokens == 878_335
