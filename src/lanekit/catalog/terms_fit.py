@@ -37,6 +37,7 @@ class Measurement(BaseModel):
     workload: DecodeWorkload  # at the mean depth the generated tokens saw
     tok_s: float
     depth: int | None = None  # context before the first generated token (None: the workload's)
+    anchor_tok_s: float | None = None  # a reference probe's speed around this one (drift on a shared CPU)
     spread_pct: float | None = None  # relative spread of the repeats (stddev or p90-p10)
     samples: int = 1
     role: Literal["fit", "held_out"] = "fit"
@@ -104,6 +105,21 @@ def _row(m: Measurement, types: list[str], has: dict[str, bool]) -> list[float]:
     row += [served] if has["server_token"] else []
     row += [served * w.n_vocab] if has["server_vocab"] else []
     return row
+
+
+def normalize_to_anchor(measurements: list[Measurement]) -> list[Measurement]:
+    """Rows scaled to the least-contended moment of the run: tok_s x (fastest anchor / own anchor).
+
+    On a shared CPU other work takes a varying share of the core a 1-thread llama.cpp runs on;
+    a tiny reference probe timed around every probe tracks that share, and dividing it out puts
+    probes measured minutes apart on one footing. Rows without an anchor are returned as they are.
+    """
+    anchors = [m.anchor_tok_s for m in measurements if m.anchor_tok_s]
+    if not anchors:
+        return measurements
+    best = max(anchors)
+    return [m.model_copy(update={"tok_s": m.tok_s * best / m.anchor_tok_s}) if m.anchor_tok_s else m
+            for m in measurements]
 
 
 def fit_terms(measurements: list[Measurement], *, hardware: str, engine: str = "llamacpp",

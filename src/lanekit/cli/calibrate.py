@@ -57,6 +57,8 @@ def calibrate(
                                                              "$LANEKIT_HOME/calibrate/<hw>)")] = None,
     keep: Annotated[bool | None, typer.Option("--keep/--no-keep", help="keep the probe files (default: keep "
                                                                        "on cpu, delete on gpu)")] = None,
+    anchor: Annotated[bool | None, typer.Option("--anchor/--no-anchor", help="time a reference probe around "
+                                                "each one and divide out the drift (default: on a CPU)")] = None,
     budget_s: Annotated[float | None, typer.Option("--budget-s", min=1, help="stop measuring after this many "
                                                                             "seconds; the fit still runs")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="keep earlier measurements in --work, measure the "
@@ -108,7 +110,7 @@ def calibrate(
         ngl=ngl if ngl is not None else (99 if on_gpu else None), flash_attn=fa or ("on" if on_gpu else None),
         threads=threads or (None if on_gpu else profile.cpu_cores), n_gen=tokens, prefetch=on_gpu,
         bench_reps=repeats or (3 if on_gpu else 5), server_samples=repeats or (2 if on_gpu else 5),
-        best_of=not on_gpu,
+        best_of=not on_gpu, anchor=anchor if anchor is not None else not on_gpu,
         keep_files=keep if keep is not None else not on_gpu, resume=resume, budget_s=budget_s,
     )
     if dry_run:
@@ -227,6 +229,11 @@ def _render(report, saved: list[Path]) -> None:  # CalibrationReport (imported l
         console.print(table)
         console.print(f"  held out: median |error| {hs.get('median_abs_pct')}%, max {hs.get('max_abs_pct')}%, "
                       f"{(hs.get('within_10_pct') or 0) * 100:.0f}% of rows within 10%", markup=False)
+        raw = report.held_out_raw_summary
+        if raw:
+            console.print(f"  (speeds normalised to a reference probe timed around each one; against the raw "
+                          f"speeds: median |error| {raw.get('median_abs_pct')}%, max {raw.get('max_abs_pct')}%)",
+                          style="dim", markup=False)
     for err in report.errors:
         console.print(f"  failed: {err['probe']} ({err['step']}): {err['error']}", style="red", markup=False)
     for path in saved:

@@ -24,7 +24,14 @@ from pydantic import BaseModel, Field
 from lanekit.catalog.hardware import HardwareProfile, machine_identity
 from lanekit.catalog.models import shape_from_gguf
 from lanekit.catalog.predict import SpeedTerms, decode_workload
-from lanekit.catalog.terms_fit import Measurement, Residual, fit_terms, residual_summary, score
+from lanekit.catalog.terms_fit import (
+    Measurement,
+    Residual,
+    fit_terms,
+    normalize_to_anchor,
+    residual_summary,
+    score,
+)
 from lanekit.errors import LanekitError
 from lanekit.synth.measure import SpeedSample, bench_decode, server_decode
 from lanekit.synth.probes import Probe, write_probe
@@ -55,6 +62,7 @@ class CalibrationOptions(BaseModel):
     keep_files: bool = True  # False: delete each probe once measured (small disks)
     resume: bool = False
     budget_s: float | None = None  # stop measuring after this long (the fit still runs); None: no limit
+    anchor: bool = False  # time a reference probe around each probe and divide out the drift (busy CPU)
 
 
 class CalibrationReport(BaseModel):
@@ -69,18 +77,27 @@ class CalibrationReport(BaseModel):
     fit_summary: dict[str, Any] = Field(default_factory=dict)
     held_out_summary: dict[str, Any] = Field(default_factory=dict)
     held_out_by_depth: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    held_out_raw_summary: dict[str, Any] = Field(default_factory=dict)  # against un-normalized speeds
     unidentified: list[str] = Field(default_factory=list)
     errors: list[dict[str, str]] = Field(default_factory=list)
     measurements: int = 0
     seconds: float = 0.0
 
 
-def _rows(probe: Probe, path: Path, samples: list[SpeedSample]) -> list[Measurement]:
+def _rows(probe: Probe, path: Path, samples: list[SpeedSample], anchor: float | None = None) -> list[Measurement]:
     shape = shape_from_gguf(path)
     return [Measurement(probe=probe.name, path=s.path, role=probe.role, tok_s=s.tok_s, spread_pct=s.spread_pct,
                         samples=s.samples, workload=decode_workload(shape, depth=s.mean_depth),
-                        depth=s.depth)
+                        depth=s.depth, anchor_tok_s=anchor)
             for s in samples]
+
+
+def _anchor_speed(opts: CalibrationOptions, path: Path | None) -> float | None:
+    """The reference probe's llama-bench speed right now (None without llama-bench or an anchor)."""
+    if not (opts.anchor and opts.bench and path is not None and path.is_file()):
+        return None
+    got = bench_decode(opts.bench, path, depths=(0,), n_gen=32, reps=3, threads=opts.threads, best=True)
+    return got[0].tok_s if got else None
 
 
 def _load_log(log: Path) -> list[Measurement]:
@@ -157,6 +174,7 @@ def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) 
     done = {m.probe for m in rows}
     todo = [p for p in [*opts.probes, *opts.held_out] if p.name not in done]
     report = CalibrationReport(hardware=opts.hardware.key, identity=machine_identity(opts.hardware))
+    anchor_path = write_probe(opts.probes[0], opts.work_dir, opts.donor) if opts.anchor and opts.probes else None
     with ThreadPoolExecutor(max_workers=1) as pool:
         writer = _Writer(opts, pool)
         for i, probe in enumerate(todo):
@@ -175,7 +193,11 @@ def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) 
                 writer.prefetch(todo[i + 1])
             say(f"[{i + 1}/{len(todo)}] {probe.name}: measuring at depths {', '.join(map(str, probe.depths))}")
             try:
-                new = _rows(probe, path, measure_probe(probe, path, opts))
+                before = _anchor_speed(opts, anchor_path)
+                samples = measure_probe(probe, path, opts)
+                after = _anchor_speed(opts, anchor_path)
+                anchor = (before + after) / 2 if before and after else None
+                new = _rows(probe, path, samples, anchor)
             except _PROBE_FAILURES as exc:  # a failed probe is data: recorded, the run goes on
                 report.errors.append({"probe": probe.name, "step": "measure", "error": _message(exc)})
                 new = []
@@ -192,6 +214,8 @@ def finish(report: CalibrationReport, rows: list[Measurement], opts: Calibration
            t0: float) -> CalibrationReport:
     """Fit on the probe rows and score the held-out rows (also used to re-fit a saved log)."""
     report.measurements = len(rows)
+    raw_held = [m for m in rows if m.role == "held_out"]
+    rows = normalize_to_anchor(rows)
     hw = opts.hardware
     n_fit = sum(m.role == "fit" for m in rows)
     when = time.strftime("%Y-%m-%d")
@@ -215,6 +239,8 @@ def finish(report: CalibrationReport, rows: list[Measurement], opts: Calibration
     report.held_out_residuals = held
     report.held_out_summary = residual_summary(held)
     report.held_out_by_depth = by_depth
+    if any(m.anchor_tok_s for m in raw_held):
+        report.held_out_raw_summary = residual_summary(score(raw_held, terms))
     report.unidentified = result.unidentified
     report.seconds = round(time.monotonic() - t0, 1)
     return report

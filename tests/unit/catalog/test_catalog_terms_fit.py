@@ -79,3 +79,15 @@ def test_cpu_probe_design_pins_every_term_that_matters() -> None:
 
     assert set(design_check(probe_set("cpu"), 49152, get_profile("cpu"))) <= {"token"}
     assert set(design_check(probe_set("gpu"), 49152, get_profile("h200"))) <= {"expert_extra"}
+
+
+def test_anchor_normalisation_divides_out_a_busy_moment() -> None:
+    from lanekit.catalog.terms_fit import normalize_to_anchor
+
+    w = DecodeWorkload(type_bytes={"Q4_0": 1e9}, n_layers=32)
+    quiet = Measurement(probe="a", path="bench", workload=w, tok_s=100.0, anchor_tok_s=400.0)
+    busy = Measurement(probe="b", path="bench", workload=w, tok_s=50.0, anchor_tok_s=200.0)  # half the core
+    plain = Measurement(probe="c", path="bench", workload=w, tok_s=70.0)
+    out = normalize_to_anchor([quiet, busy, plain])
+    assert [m.tok_s for m in out] == [100.0, 100.0, 70.0]
+    assert normalize_to_anchor([plain]) == [plain]
