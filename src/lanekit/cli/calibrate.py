@@ -57,6 +57,7 @@ def calibrate(
                                                              "$LANEKIT_HOME/calibrate/<hw>)")] = None,
     keep: Annotated[bool | None, typer.Option("--keep/--no-keep", help="keep the probe files (default: keep "
                                                                        "on cpu, delete on gpu)")] = None,
+    best_of: Annotated[bool, typer.Option("--best-of", help="keep the fastest repeat instead of the median")] = False,
     anchor: Annotated[bool | None, typer.Option("--anchor/--no-anchor", help="time a reference probe around "
                                                 "each one and divide out the drift (default: on a CPU)")] = None,
     budget_s: Annotated[float | None, typer.Option("--budget-s", min=1, help="stop measuring after this many "
@@ -97,7 +98,7 @@ def calibrate(
 
         raise ConfigError(f"--probes {scale!r} is not one of {', '.join(SCALES)}", fix="use gpu, cpu or quick")
     on_gpu = scale == "gpu"
-    server_bin = server if dry_run else find_llama_server(server)
+    server_bin = server if dry_run or refit else find_llama_server(server)
     bench_bin = None if no_bench else (bench or (find_llama_bench(server_bin) if server_bin else "llama-bench"))
     from lanekit import dirs
 
@@ -106,11 +107,11 @@ def calibrate(
     opts = cal.CalibrationOptions(
         hardware=profile, probes=probe_set(scale),  # type: ignore[arg-type]
         held_out=held_out_set(scale, depths) if held_out else [],  # type: ignore[arg-type]
-        work_dir=work_dir, donor=donor or _donor(), server=server_bin, bench=bench_bin, held_out_bench=held_out_bench,
+        work_dir=work_dir, donor=donor or (None if refit else _donor()), server=server_bin, bench=bench_bin, held_out_bench=held_out_bench,
         ngl=ngl if ngl is not None else (99 if on_gpu else None), flash_attn=fa or ("on" if on_gpu else None),
         threads=threads or (None if on_gpu else profile.cpu_cores), n_gen=tokens, prefetch=on_gpu,
         bench_reps=repeats or (3 if on_gpu else 5), server_samples=repeats or (2 if on_gpu else 5),
-        best_of=not on_gpu, anchor=anchor if anchor is not None else not on_gpu,
+        best_of=best_of, anchor=anchor if anchor is not None else not on_gpu,
         keep_files=keep if keep is not None else not on_gpu, resume=resume, budget_s=budget_s,
     )
     if dry_run:

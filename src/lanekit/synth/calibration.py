@@ -47,7 +47,7 @@ class CalibrationOptions(BaseModel):
     probes: list[Probe]
     held_out: list[Probe] = Field(default_factory=list)
     work_dir: Path
-    donor: Path
+    donor: Path | None = None  # GGUF whose tokenizer the probes copy (needed to write probes)
     server: str | None = None  # llama-server binary (None: lanekit's usual lookup)
     bench: str | None = None  # llama-bench binary (None: skip llama-bench)
     held_out_bench: bool = False  # also run llama-bench on the held-out models
@@ -166,6 +166,10 @@ def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) 
     """Measure every probe and held-out model, fit the terms on the probes, score the held-out ones."""
     say = progress or (lambda _msg: None)
     t0 = time.monotonic()
+    if opts.donor is None:
+        from lanekit.errors import ConfigError
+
+        raise ConfigError("calibration needs a donor tokenizer to write probes", fix="pass --donor FILE.gguf")
     opts.work_dir.mkdir(parents=True, exist_ok=True)
     log = opts.work_dir / "measurements.jsonl"
     rows = _load_log(log) if opts.resume else []
