@@ -96,7 +96,7 @@ def _anchor_speed(opts: CalibrationOptions, path: Path | None) -> float | None:
     """The reference probe's llama-bench speed right now (None without llama-bench or an anchor)."""
     if not (opts.anchor and opts.bench and path is not None and path.is_file()):
         return None
-    got = bench_decode(opts.bench, path, depths=(0,), n_gen=32, reps=3, threads=opts.threads, best=True)
+    got = bench_decode(opts.bench, path, depths=(0,), n_gen=32, reps=3, threads=opts.threads)
     return got[0].tok_s if got else None
 
 
