@@ -112,24 +112,37 @@ def _load_log(log: Path) -> list[Measurement]:
     return out
 
 
-def measure_probe(probe: Probe, path: Path, opts: CalibrationOptions) -> list[SpeedSample]:
-    """llama-bench (when given and wanted) and the llama-server lane on one written probe."""
-    samples: list[SpeedSample] = []
-    if opts.bench and (probe.role == "fit" or opts.held_out_bench):
-        samples += bench_decode(opts.bench, path, depths=probe.depths, n_gen=opts.n_gen, reps=opts.bench_reps,
-                                ngl=opts.ngl, flash_attn=opts.flash_attn, threads=opts.threads, best=opts.best_of)
-    samples += server_decode(opts.server, path, depths=probe.depths, n_gen=opts.n_gen, samples=opts.server_samples,
-                             ngl=opts.ngl, flash_attn=opts.flash_attn, threads=opts.threads,
-                             name=f"calibrate-{probe.name}", best=opts.best_of)
-    return samples
-
-
 # What one probe may fail with without ending the run (a full disk, a server that died, a timeout).
 _PROBE_FAILURES = (LanekitError, OSError, ValueError, subprocess.SubprocessError, httpx.HTTPError)
 
 
 def _message(exc: BaseException) -> str:
     return exc.message if isinstance(exc, LanekitError) else f"{type(exc).__name__}: {exc}"
+
+
+def measure_probe(probe: Probe, path: Path, opts: CalibrationOptions,
+                  errors: list[dict[str, str]] | None = None) -> list[SpeedSample]:
+    """llama-bench (when given and wanted) and the llama-server lane on one written probe.
+
+    Each path that fails is appended to `errors` and the other still runs.
+    """
+    runs = []
+    if opts.bench and (probe.role == "fit" or opts.held_out_bench):
+        runs.append(("bench", lambda: bench_decode(
+            opts.bench, path, depths=probe.depths, n_gen=opts.n_gen, reps=opts.bench_reps, ngl=opts.ngl,
+            flash_attn=opts.flash_attn, threads=opts.threads, best=opts.best_of)))
+    runs.append(("server", lambda: server_decode(
+        opts.server, path, depths=probe.depths, n_gen=opts.n_gen, samples=opts.server_samples, ngl=opts.ngl,
+        flash_attn=opts.flash_attn, threads=opts.threads, name=f"calibrate-{probe.name}", best=opts.best_of)))
+    samples: list[SpeedSample] = []
+    for step, run in runs:
+        try:
+            samples += run()
+        except _PROBE_FAILURES as exc:  # a failed probe is data: recorded, the run goes on
+            if errors is None:
+                raise
+            errors.append({"probe": probe.name, "step": step, "error": _message(exc)})
+    return samples
 
 
 class _Writer:
@@ -198,7 +211,7 @@ def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) 
             say(f"[{i + 1}/{len(todo)}] {probe.name}: measuring at depths {', '.join(map(str, probe.depths))}")
             try:
                 before = _anchor_speed(opts, anchor_path)
-                samples = measure_probe(probe, path, opts)
+                samples = measure_probe(probe, path, opts, report.errors)
                 after = _anchor_speed(opts, anchor_path)
                 anchor = (before + after) / 2 if before and after else None
                 new = _rows(probe, path, samples, anchor)
