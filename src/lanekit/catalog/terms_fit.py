@@ -9,7 +9,8 @@ Every unknown is a non-negative cost, solved by bounded least squares on rows di
 measured time, so the fit minimises relative error (a 2 ms probe counts as much as a 20 ms
 one). Minor weight types (norms and routers in F32, a type under 10% of every row) are read at
 the rate of the row's main type. Each term's uncertainty follows from the residual noise (at
-least 1%); terms the rows cannot tell apart, or pin only to worse than +-50%, are reported.
+least 1%); terms the rows cannot tell apart, or pin only to worse than +-50%, are reported. A row
+off by more than max(50%, 5 x the median error) is left out of a second fit and listed as dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from lanekit.errors import ConfigError
 MIN_TYPE_SHARE = 0.10
 NOISE_FLOOR = 0.01  # relative noise assumed for rows that fit perfectly (a design check)
 MAX_UNCERTAINTY = 0.5  # a term known to worse than +-50% is reported as not pinned
+OUTLIER_FLOOR, OUTLIER_FACTOR = 0.5, 5.0  # a row further off than both is left out and listed
 Path = Literal["bench", "server"]
 
 
@@ -63,9 +65,10 @@ class FitResult(BaseModel):
     """Fitted terms, the residual of every row used, and what could not be pinned."""
 
     terms: SpeedTerms
-    residuals: list[Residual]
+    residuals: list[Residual]  # every row, dropped ones included
     unidentified: list[str]
     columns: list[str]
+    dropped: list[str] = []
 
 
 def _main_type(w: DecodeWorkload) -> str:
@@ -145,9 +148,14 @@ def fit_terms(measurements: list[Measurement], *, hardware: str, engine: str = "
     scale[scale == 0] = 1.0
     design = a / scale / t[:, None]
     sol = lsq_linear(design, np.ones(len(rows)), bounds=(0.0, np.inf), method="bvls")
+    keep = _inliers(design @ sol.x - 1.0)
+    if not keep.all():  # a row a burst of other work slowed tenfold would drag every term: fit without it
+        sol = lsq_linear(design[keep], np.ones(int(keep.sum())), bounds=(0.0, np.inf), method="bvls")
+    dropped = [f"{m.probe} {m.path} @{m.depth if m.depth is not None else m.workload.depth}"
+               for m, k in zip(rows, keep, strict=True) if not k]
     x = sol.x / scale
     coef = dict(zip(names, x, strict=True))
-    unidentified = _poorly_pinned(design, sol.x, names)
+    unidentified = _poorly_pinned(design[keep], sol.x, names)
     cap = 2 * peak_bandwidth_gb_s if peak_bandwidth_gb_s else math.inf
     bandwidth: dict[str, float] = {}
     for ty in types:
@@ -172,9 +180,20 @@ def fit_terms(measurements: list[Measurement], *, hardware: str, engine: str = "
         server_vocab_ns=round(coef.get("server_vocab", 0.0) * 1e9, 4),
     )
     residuals = score(rows, terms)
-    terms.fit = {"points": len(rows), "columns": names, "unidentified": unidentified,
-                 "residuals": residual_summary(residuals)}
-    return FitResult(terms=terms, residuals=residuals, unidentified=unidentified, columns=names)
+    terms.fit = {"points": len(rows), "columns": names, "unidentified": unidentified, "dropped": dropped,
+                 "residuals": residual_summary([r for r, k in zip(residuals, keep, strict=True) if k])}
+    return FitResult(terms=terms, residuals=residuals, unidentified=unidentified, columns=names, dropped=dropped)
+
+
+def _inliers(rel_resid):
+    """Rows to keep: all but those off by more than max(50%, 5 x the median), and never so many
+    that fewer than 80% of the rows remain (then the model, not a row, is what is wrong)."""
+    import numpy as np
+
+    err = np.abs(rel_resid)
+    limit = max(OUTLIER_FLOOR, OUTLIER_FACTOR * float(np.median(err)))
+    keep = err <= limit
+    return keep if keep.sum() >= 0.8 * len(err) else np.ones(len(err), dtype=bool)
 
 
 def _poorly_pinned(design, x, names: list[str]) -> list[str]:

@@ -220,6 +220,8 @@ def _render(report, saved: list[Path]) -> None:  # CalibrationReport (imported l
     fs, hs = report.fit_summary, report.held_out_summary
     console.print(f"  fit: {fs.get('n', 0)} rows, median |error| {fs.get('median_abs_pct')}%, max "
                   f"{fs.get('max_abs_pct')}%", markup=False)
+    if fs.get("dropped"):
+        console.print(f"  left out as outliers: {', '.join(fs['dropped'])}", style="yellow", markup=False)
     if report.held_out_residuals:
         table = Table(title="held-out models (not used by the fit)", show_lines=False)
         for col in ("model", "path", "depth", "measured", "predicted", "error"):

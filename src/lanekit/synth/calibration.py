@@ -252,7 +252,7 @@ def finish(report: CalibrationReport, rows: list[Measurement], opts: Calibration
     terms.fit["held_out_by_depth"] = by_depth
     report.terms = terms
     report.fit_residuals = result.residuals
-    report.fit_summary = residual_summary(result.residuals)
+    report.fit_summary = terms.fit["residuals"] | {"dropped": result.dropped}
     report.held_out_residuals = held
     report.held_out_summary = residual_summary(held)
     report.held_out_by_depth = by_depth

@@ -91,3 +91,12 @@ def test_anchor_normalisation_divides_out_a_busy_moment() -> None:
     out = normalize_to_anchor([quiet, busy, plain])
     assert [m.tok_s for m in out] == [100.0, 100.0, 70.0]
     assert normalize_to_anchor([plain]) == [plain]
+
+
+def test_a_row_slowed_tenfold_is_left_out_and_listed() -> None:
+    rows = _rows(probe_set("gpu"), 0.005, seed=2)
+    rows[3] = rows[3].model_copy(update={"tok_s": rows[3].tok_s / 10})
+    result = fit_terms(rows, hardware="h200", peak_bandwidth_gb_s=4800.0)
+    assert len(result.dropped) == 1 and result.dropped[0].startswith(rows[3].probe)
+    assert result.terms.layer_us == pytest.approx(12.0, rel=0.05)
+    assert result.terms.fit["residuals"]["max_abs_pct"] < 3.0
