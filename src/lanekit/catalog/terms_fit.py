@@ -115,10 +115,10 @@ def normalize_to_anchor(measurements: list[Measurement]) -> list[Measurement]:
 
     On a shared CPU other work takes a varying share of the core a 1-thread llama.cpp runs on;
     a tiny reference probe timed around every probe tracks that share, and dividing it out puts
-    probes measured minutes apart on one footing. Rows without an anchor are returned as they are.
+    probes measured minutes apart on one footing. Unless every row has an anchor, none is scaled.
     """
     anchors = [m.anchor_tok_s for m in measurements if m.anchor_tok_s]
-    if not anchors:
+    if not anchors or len(anchors) < len(measurements):  # all on one footing, or none: never a mix
         return measurements
     best = max(anchors)
     return [m.model_copy(update={"tok_s": m.tok_s * best / m.anchor_tok_s}) if m.anchor_tok_s else m

@@ -191,7 +191,10 @@ def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) 
     done = {m.probe for m in rows}
     todo = [p for p in [*opts.probes, *opts.held_out] if p.name not in done]
     report = CalibrationReport(hardware=opts.hardware.key, identity=machine_identity(opts.hardware))
-    anchor_path = write_probe(opts.probes[0], opts.work_dir, opts.donor) if opts.anchor and opts.probes else None
+    anchor_path = None
+    if opts.anchor and opts.probes:  # its own file: it is timed around every probe, so never dropped early
+        anchor = opts.probes[0].model_copy(update={"name": f"anchor-{opts.probes[0].name}"})
+        anchor_path = write_probe(anchor, opts.work_dir, opts.donor)
     with ThreadPoolExecutor(max_workers=1) as pool:
         writer = _Writer(opts, pool)
         for i, probe in enumerate(todo):
@@ -213,8 +216,8 @@ def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) 
                 before = _anchor_speed(opts, anchor_path)
                 samples = measure_probe(probe, path, opts, report.errors)
                 after = _anchor_speed(opts, anchor_path)
-                anchor = (before + after) / 2 if before and after else None
-                new = _rows(probe, path, samples, anchor)
+                between = (before + after) / 2 if before and after else None
+                new = _rows(probe, path, samples, between)
             except _PROBE_FAILURES as exc:  # a failed probe is data: recorded, the run goes on
                 report.errors.append({"probe": probe.name, "step": "measure", "error": _message(exc)})
                 new = []
@@ -224,6 +227,8 @@ def run_calibration(opts: CalibrationOptions, progress: Progress | None = None) 
             rows += new
             writer.done(probe)
         writer.close()
+    if anchor_path is not None and not opts.keep_files:
+        anchor_path.unlink(missing_ok=True)
     return finish(report, rows, opts, t0)
 
 

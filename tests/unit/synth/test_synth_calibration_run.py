@@ -78,3 +78,15 @@ def test_refit_reads_the_log_and_needs_no_donor(opts) -> None:
     cal.run_calibration(opts)
     again = cal.refit(opts.work_dir / "measurements.jsonl", opts.model_copy(update={"donor": None}))
     assert again.terms.layer_us == pytest.approx(10.0, rel=0.05)
+
+
+def test_anchor_is_timed_around_every_probe_even_when_probes_are_dropped(opts, monkeypatch) -> None:
+    timed = []
+    monkeypatch.setattr(cal, "bench_decode", lambda binary, path, **kw: timed.append(path.name) or [
+        SpeedSample(path="bench", depth=0, n_gen=32, tok_s=300.0)])
+    report = cal.run_calibration(opts.model_copy(update={"anchor": True}))
+    rows = (opts.work_dir / "measurements.jsonl").read_text().splitlines()
+    # before and after each of the 8 good probes, and before the broken one
+    assert len(timed) == 2 * 8 + 1 and set(timed) == {f"anchor-{_probes()[0].name}.gguf"}
+    assert all('"anchor_tok_s":300.0' in line for line in rows) and report.measurements == 32
+    assert not list(opts.work_dir.glob("*.gguf"))
