@@ -136,3 +136,22 @@ def pad_vocab(entries: list[KeyValue], size: int) -> list[KeyValue]:
             kv = KeyValue(kv.key, list(kv.value) + [-1000.0] * len(extra), kv.vtype, kv.sub_type)
         out.append(kv)
     return out
+
+
+def write_tokenizer_gguf(source: str | Path, out: str | Path) -> Path:
+    """A GGUF holding only `source`'s tokenizer (no tensors): a donor small enough to carry to a
+    machine that has no embedded model (a lent GPU box)."""
+    from gguf import GGUFWriter
+
+    out = Path(out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.name + ".part")
+    writer = GGUFWriter(str(part), "llama")
+    for kv in read_tokenizer(source):
+        writer.add_key_value(kv.key, kv.value, kv.vtype, kv.sub_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    writer.close()
+    part.replace(out)
+    return out
