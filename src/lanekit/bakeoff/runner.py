@@ -163,6 +163,9 @@ def run_lane(spec: LaneSpec, plan: BakeoffPlan, store, run_id: str, *, agent: st
         if rec.ctx_warning():
             result.notes.append(f"{spec.name} {rec.ctx_warning()}")
         steps.end(ready_s=ready_s, pid=rec.pid, port=lane.port)
+        from lanekit.lanes.footprint import footprint_row
+
+        result.launch.footprint = footprint_row(lane)  # estimate vs what the engine really holds
 
         with measuring(lane.base_url, f"lanekit bakeoff {plan.name} ({spec.name})", run_id=run_id):
             steps.begin("doctor", "live checks")

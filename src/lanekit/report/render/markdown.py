@@ -60,6 +60,33 @@ def _why_section(report: BakeoffReport) -> list[str]:
     return out
 
 
+def _memory_section(report: BakeoffReport) -> list[str]:
+    """Estimate vs what each engine really held after launch (RSS, or NVML on a discrete GPU)."""
+    rows = []
+    for x in report.lanes:
+        vs = ((x.launch.footprint or {}) if x.launch else {}).get("vs_estimate")
+        if not vs:
+            continue
+        kv = (f"{_f(vs.get('kv_estimate_bytes', 0) / GB, '{:.2f}')} / {_f((vs.get('kv_actual_bytes') or 0) / GB or None, '{:.2f}')}"
+              if vs.get("kv_actual_bytes") else f"{_f(vs.get('kv_estimate_bytes', 0) / GB, '{:.2f}')} / –")
+        rows.append(f"| {x.name} | {_f(vs['estimate_bytes'] / GB, '{:.2f}')} | {_f((vs['actual_bytes'] or 0) / GB, '{:.2f}')} "
+                    f"({vs['actual_source']}) | {_f(vs.get('ratio'), '{:.2f}')} | {kv} | "
+                    f"{vs.get('kv_tokens_estimate') or '–'} / {vs.get('kv_tokens_actual') or '–'} |")
+    sizing = [x for x in report.lanes if x.sizing.predicted_decode_tok_s and x.decode_tok_s]
+    out = []
+    if rows:
+        out += ["## Memory: estimate vs actual", "",
+                "| lane | estimate GB | held after launch GB | estimate ÷ actual | KV GB est / actual | KV tokens est / actual |",
+                "|---|---|---|---|---|---|", *rows, ""]
+    if sizing:
+        out += ["## Speed: prediction vs measured", "",
+                "| lane | predicted tok/s | measured tok/s | % of predicted | prediction source |", "|---|---|---|---|---|"]
+        out += [f"| {x.name} | {_f(x.sizing.predicted_decode_tok_s)} | {_f(x.decode_tok_s)} | "
+                f"{_f(x.pct_of_predicted, '{:.0f}%')} | {x.sizing.prediction_source or '–'} |" for x in sizing]
+        out.append("")
+    return out
+
+
 def _caveats(report: BakeoffReport) -> list[str]:
     bench = report.plan.get("bench") or {}
     single = bench.get("single") or {}
@@ -118,7 +145,7 @@ def render_readme(report: BakeoffReport, plots: list[str]) -> str:
     versions = sorted({f"{x.engine}: {x.launch.engine_version}" for x in report.lanes
                        if x.launch and x.launch.engine_version})
     lines += [f"- {v}" for v in versions] or ["- (not recorded)"]
-    lines += [""] + _caveats(report) + [""]
+    lines += [""] + _memory_section(report) + _caveats(report) + [""]
     failures = [x for x in report.lanes if x.failure]
     if failures:
         lines += ["## Lanes that failed a step", ""]
