@@ -146,6 +146,14 @@ def measure_files(files: Sequence[Path], cfg: QualityCfg, corpus: Corpus, *, lan
     return QualityTable(base=base.path.name, corpus=corpus.name, corpus_sha256=corpus.sha256, rows=rows)
 
 
+def ensure_base_dump(base: GgufFacts, cfg: QualityCfg, corpus: Corpus, chunks: int, *,
+                     lane_args: Sequence[str] = (), progress: Progress | None = None) -> tuple[Path, PerplexityRun]:
+    """The base's log-prob file for this corpus/ctx/chunks (written once, then reused) and its run."""
+    dump = _dump_path(base, corpus, cfg.ctx, chunks, lane_args)
+    run = _base_run(find_llama_perplexity(), base, dump, cfg, corpus, chunks, lane_args, progress or (lambda *_: None))
+    return dump, run
+
+
 def _base_run(binary: str, base: GgufFacts, dump: Path, cfg: QualityCfg, corpus: Corpus, chunks: int,
               lane_args: Sequence[str], say: Progress) -> PerplexityRun:
     """Write (or reuse) the base's log-prob file; its PPL is recorded beside it."""

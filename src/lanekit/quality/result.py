@@ -28,6 +28,8 @@ class QualityCfg(BaseModel):
                                                         "many tokens (skipped when the lane serves less)")
     harness: str | None = Field(None, description="take depth from this harness' context floor (hermes)")
     base: str | None = Field(None, description="base GGUF for KLD; None: the highest-precision file given")
+    sliding_window: int | None = Field(None, ge=16, description="attention window of a sliding-window model "
+                                                               "(read from the base GGUF when there is one)")
     threads: int | None = Field(None, ge=1)
     top_logprobs: int = Field(20, ge=1, le=100, description="HTTP lanes: top-k log-probs per token")
     timeout_s: float = Field(3600.0, gt=0)
