@@ -113,6 +113,8 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def _render_table(table) -> None:
     """One row per file: bits/weight, size, PPL ±, mean KLD, top-1 agreement, eval speed."""
+    import math
+
     from rich.table import Table
 
     from lanekit.cli.output import console
@@ -129,7 +131,7 @@ def _render_table(table) -> None:
         speed = r.ppl.tokens_per_s
         t.add_row(r.label, _fmt(r.bits_per_weight, ".2f"),
                   _fmt(r.file_bytes / 2**30 if r.file_bytes else None, ".2f"), ppl, kld, top,
-                  "-" if speed != speed else f"{speed:.0f}")
+                  "-" if math.isnan(speed) else f"{speed:.0f}")
     console.print(t)
     first = table.rows[0]
     console.print(f"corpus {table.corpus} sha256 {table.corpus_sha256[:16]}…  tokens sha256 "

@@ -1,8 +1,11 @@
-"""A cheap gibberish gate: a known prompt with a known answer, plus text statistics.
+"""The gibberish gate: a known prompt with a known answer, plus statistics that tell language
+from noise, with thresholds calibrated on real garbage (benchmarks/quality/gate_report.py).
 
-It catches the failure that loads, runs and answers with confident nonsense (modelopt NVFP4
-through Marlin on sm_121): no perplexity run, one short request. Tiny models may miss the
-answer; the statistics still tell language from noise.
+It catches the lane that loads, runs and answers with confident nonsense (modelopt NVFP4
+through Marlin on sm_121): one or two short requests, no perplexity run. Failure modes it
+was calibrated on: random-weight `synth` files (sub-word soup, one-word loops), corrupted
+tensors, wrong chat templates, wrong RoPE/YaRN, a quant broken past use. Code and number
+lists are judged by their own rules, so a healthy coder model's answer is not "noise".
 """
 
 from __future__ import annotations
@@ -15,8 +18,32 @@ KNOWN_PROMPTS: list[tuple[str, tuple[str, ...]]] = [
     ("What is the capital of France? Answer with one word.", ("paris",)),
     ("Continue the sequence with the next three numbers: 1, 2, 3, 4,", ("5", "five")),
 ]
+# Free prose for the statistics (a one-word answer carries too little evidence).
+PROSE_PROMPT = "Write one sentence about the ocean."
+
+# Calibrated on 500+ real replies (tests/unit/quality/data/gate_replies.jsonl, see gate_report.py):
+# healthy prose scores >= -2.7 per character; sub-word soup from random weights -3.1 and below.
+CHAR_LOGPROB_MIN = -2.85
+# English prose is ~40% function words; random-vocab soup of real words has almost none.
+FUNCTION_WORD_SHARE_MIN = 0.12
+MIN_WORDS_FOR_STATS = 8
+MIN_CHARS_FOR_CHARMODEL = 24
+
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)*[.,;:!?)]*")
 _VOWELS = set("aeiouyAEIOUY")
+_FENCE = re.compile(r"```.*?(?:```|$)", re.DOTALL)
+_INLINE = re.compile(r"`[^`\n]*`")
+# an unfenced line of code: a keyword that opens a statement, or indentation followed by one
+_CODE_LINE = re.compile(r"^\s*(?:def |class |return\b|import |from \S+ import |function |const |let |var |"
+                        r"#include|public |private |fn |if \(|for \(|while \(|print\(|[A-Za-z_][\w.]*\(.*\)\s*[:;{]?\s*$"
+                        r"|[{}\[\]();]+\s*$|\s{4,}\S)")
+_CHAT_MARKERS = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|start_header_id|end_header_id)\|>|\[/?INST\]|"
+                           r"<start_of_turn>|<end_of_turn>")
+FUNCTION_WORDS = frozenset(["a", "an", "the", "and", "or", "but", "nor", "so", "yet", "for", "of", "in", "on", "at", "to", "from", "by", "with", "about", "as", "into", "like", "through", "after", "over", "between", "out", "against", "during", "without", "before", "under", "around", "among", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has", "had", "having", "can", "could", "will", "would", "shall", "should", "may", "might", "must", "i", "you", "he", "she", "it", "we", "they", "me", "him", "her", "us", "them", "my", "your", "his", "its", "our", "their", "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "not", "no", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "only", "own", "same", "than", "too", "very", "just", "also", "if", "then", "because", "while", "until", "up", "down", "off", "again", "once", "one", "two", "three"]
+) | frozenset(  # the commonest function words of French, Spanish, German, Italian, Portuguese, Dutch:
+    # a healthy model asked to translate answers in them, and random-vocab soup has none in any language
+    ["le", "la", "les", "un", "une", "des", "de", "du", "et", "est", "je", "tu", "il", "elle", "nous", "vous", "ils", "ce", "que", "qui", "dans", "pour", "pas", "sur", "au", "el", "los", "las", "y", "es", "en", "que", "por", "con", "una", "del", "al", "se", "lo", "su", "der", "die", "das", "und", "ist", "ich", "du", "er", "sie", "wir", "ein", "eine", "nicht", "mit", "den", "dem", "zu", "il", "di", "che", "non", "per", "una", "sono", "e", "o", "het", "een", "van", "ik", "je", "niet", "op"])
 
 
 @dataclass
@@ -29,22 +56,47 @@ class CoherenceResult:
     stats: dict = field(default_factory=dict)
 
 
+def split_code(text: str) -> tuple[str, str]:
+    """(prose, code): fenced code, inline code and unfenced code lines taken out of the prose."""
+    code = [m.group(0) for m in _FENCE.finditer(text)]
+    prose = _FENCE.sub(" ", text)
+    code += [m.group(0) for m in _INLINE.finditer(prose)]
+    prose = _INLINE.sub(" ", prose)
+    kept = []
+    for line in prose.splitlines():
+        (code if _CODE_LINE.match(line) else kept).append(line)
+    return "\n".join(kept), "\n".join(code).strip()
+
+
 def text_stats(text: str) -> dict:
-    """Share of word-like tokens, of words with a vowel, of printable chars, longest repeat run."""
-    tokens = text.split()
-    words = [t for t in tokens if _WORD.fullmatch(t.strip(".,;:!?()\"'*`-"))]
+    """Statistics of the prose part of `text` (code blocks set aside)."""
+    from lanekit.quality.charmodel import char_logprob
+
+    prose, code = split_code(text)
+    tokens = prose.split()
+    words = [t for t in tokens if _WORD.fullmatch(t.strip(".,;:!?()\"'*`-[]"))]
+    numbers = [t for t in tokens if _NUMBER.fullmatch(t.strip("()[]"))]
     voweled = [w for w in words if set(w) & _VOWELS]
     printable = sum(ch.isprintable() or ch in "\n\t" for ch in text)
     longest_run = max((len(m.group(0)) for m in re.finditer(r"(.)\1*", text)), default=0)
-    repeated = _repeated_ngram_share(tokens)
+    lowered = [w.strip(".,;:!?()\"'*`-[]").lower() for w in words]
+    top_share = max((lowered.count(w) for w in set(lowered)), default=0) / len(lowered) if lowered else 0.0
+    letters = sum(ch.isalpha() for ch in prose)
     return {
         "chars": len(text),
         "tokens": len(tokens),
-        "word_share": round(len(words) / len(tokens), 3) if tokens else 0.0,
+        "code_chars": len(code),
+        "word_share": round((len(words) + len(numbers)) / len(tokens), 3) if tokens else 0.0,
         "vowel_share": round(len(voweled) / len(words), 3) if words else 0.0,
         "printable_share": round(printable / len(text), 3) if text else 0.0,
         "longest_char_run": longest_run,
-        "repeated_trigram_share": repeated,
+        "repeated_trigram_share": _repeated_ngram_share(tokens),
+        "top_word_share": round(top_share, 3),
+        "function_word_share": round(sum(w in FUNCTION_WORDS for w in lowered) / len(lowered), 3) if lowered else 0.0,
+        "n_words": len(words),
+        "char_logprob": (round(v, 3) if (v := char_logprob(prose)) is not None and letters >= MIN_CHARS_FOR_CHARMODEL
+                         else None),
+        "chat_markers": bool(_CHAT_MARKERS.search(text)),
     }
 
 
@@ -56,7 +108,7 @@ def _repeated_ngram_share(tokens: list[str], n: int = 3) -> float:
 
 
 def looks_like_gibberish(text: str) -> str | None:
-    """Why `text` is not language (None when it is). Thresholds are loose on purpose."""
+    """Why `text` is not language (None when it is)."""
     if not text.strip():
         return "empty answer"
     s = text_stats(text)
@@ -64,12 +116,20 @@ def looks_like_gibberish(text: str) -> str | None:
         return f"{1 - s['printable_share']:.0%} unprintable characters"
     if s["longest_char_run"] >= 12 and s["longest_char_run"] > len(text) / 3:
         return f"one character repeated {s['longest_char_run']} times"
-    if s["tokens"] >= 6 and s["word_share"] < 0.4:
-        return f"only {s['word_share']:.0%} of tokens are words"
-    if s["tokens"] >= 6 and s["vowel_share"] < 0.6:
-        return f"only {s['vowel_share']:.0%} of words contain a vowel"
+    if s["chat_markers"]:
+        return "chat-template markers in the answer (wrong chat template?)"
     if s["tokens"] >= 12 and s["repeated_trigram_share"] > 0.6:
         return f"{s['repeated_trigram_share']:.0%} of word trigrams repeat (a loop)"
+    if s["n_words"] >= MIN_WORDS_FOR_STATS and s["top_word_share"] > 0.5:
+        return f"one word is {s['top_word_share']:.0%} of the answer (a loop)"
+    if s["tokens"] >= 6 and s["word_share"] < 0.4:
+        return f"only {s['word_share']:.0%} of tokens are words or numbers"
+    if s["n_words"] >= 6 and s["vowel_share"] < 0.6:
+        return f"only {s['vowel_share']:.0%} of words contain a vowel"
+    if s["char_logprob"] is not None and s["char_logprob"] < CHAR_LOGPROB_MIN:
+        return f"letters do not follow English ({s['char_logprob']:.2f} < {CHAR_LOGPROB_MIN} per char)"
+    if s["n_words"] >= MIN_WORDS_FOR_STATS and s["function_word_share"] < FUNCTION_WORD_SHARE_MIN:
+        return f"words without grammar (function words {s['function_word_share']:.0%} < {FUNCTION_WORD_SHARE_MIN:.0%})"
     return None
 
 

@@ -70,7 +70,7 @@ def corpus_token_ids(binary_dir: Path, model: Path, corpus: Corpus) -> list[int]
     special-token parsing (perplexity.cpp `common_tokenize(ctx, prompt, true)`)."""
     tok = binary_dir / "llama-tokenize"
     proc = subprocess.run([str(tok), "-m", str(model), "-f", str(corpus.path), "--ids", "--log-disable",
-                           "--no-parse-special"], capture_output=True, text=True)
+                           "--no-parse-special"], capture_output=True, text=True, check=False)
     if proc.returncode != 0 or not proc.stdout.strip().startswith("["):
         raise LanekitError(f"llama-tokenize failed on {model.name} (exit {proc.returncode})",
                            fix="check the file is a GGUF llama.cpp loads")

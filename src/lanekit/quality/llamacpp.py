@@ -208,7 +208,7 @@ def _parse(run: PerplexityRun, text: str) -> None:
 
 
 def _failure(run: PerplexityRun, text: str, rc: int | None) -> LanekitError:
-    m = re.search(r"you need at least (\d+) tokens.*?context of (\d+).*?tokenizes to only (\d+) tokens", text, re.S)
+    m = re.search(r"you need at least (\d+) tokens.*?context of (\d+).*?tokenizes to only (\d+) tokens", text, re.DOTALL)
     if m:
         return ConfigError(f"corpus: {int(m.group(3)):,} tokens, ctx {int(m.group(2)):,} needs {int(m.group(1)):,}",
                            fix="use a smaller --ctx or a longer --corpus file")

@@ -39,7 +39,7 @@ class PromptLogprobs:
 
 def _root(base_url: str) -> str:
     url = base_url.rstrip("/")
-    return url[:-3] if url.endswith("/v1") else url
+    return url.removesuffix("/v1")
 
 
 def _v1(base_url: str) -> str:
