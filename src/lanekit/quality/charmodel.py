@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import string
+import unicodedata
 
 import numpy as np
 
@@ -18,9 +19,22 @@ _SPACE, _DIGIT, _PUNCT, _OTHER = 26, 27, 28, 29
 _ALPHA = 0.1  # add-alpha smoothing: unseen trigrams cost ~log(alpha / count), not -inf
 
 
+def _fold(text: str) -> str:
+    """Accented Latin letters to their base letter, typographic punctuation to ASCII punctuation,
+    so French or Spanish prose reads like prose (Cyrillic, CJK and symbols stay 'other')."""
+    out = []
+    for ch in unicodedata.normalize("NFKD", text):
+        if unicodedata.combining(ch):
+            continue
+        if ord(ch) > 127 and unicodedata.category(ch).startswith("P"):
+            ch = "."
+        out.append(ch)
+    return "".join(out)
+
+
 def _classes(text: str) -> np.ndarray:
     """Each character's class id (lower-cased letters 0..25)."""
-    codes = np.frombuffer(text.lower().encode("utf-32-le"), dtype="<u4")
+    codes = np.frombuffer(_fold(text).lower().encode("utf-32-le"), dtype="<u4")
     out = np.full(codes.shape, _OTHER, dtype=np.int64)
     letters = (codes >= ord("a")) & (codes <= ord("z"))
     out[letters] = codes[letters] - ord("a")
