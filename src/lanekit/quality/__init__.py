@@ -19,11 +19,11 @@ from lanekit.quality.result import KldEstimate, PplEstimate, QualityCfg, Quality
 
 __all__ = ["KNOWN_PROMPTS", "PROSE_PROMPT", "CoherenceResult", "KldEstimate", "LaneTarget", "PplEstimate",
            "QualityCfg", "QualityResult", "QualityTable", "compare_files", "judge", "looks_like_gibberish",
-           "run_quality", "target_from_record", "text_stats"]
+           "run_quality", "target_from_record", "target_from_spec", "text_stats"]
 
 
 def __getattr__(name: str):
-    if name in ("run_quality", "compare_files", "LaneTarget", "target_from_record"):
+    if name in ("run_quality", "compare_files", "LaneTarget", "target_from_record", "target_from_spec"):
         from lanekit.quality import run
 
         return getattr(run, name)

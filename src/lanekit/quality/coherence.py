@@ -81,6 +81,10 @@ def text_stats(text: str) -> dict:
     longest_run = max((len(m.group(0)) for m in re.finditer(r"(.)\1*", text)), default=0)
     lowered = [w.strip(".,;:!?()\"'*`-[]").lower() for w in words]
     top_share = max((lowered.count(w) for w in set(lowered)), default=0) / len(lowered) if lowered else 0.0
+    # grammar is judged on sentence-like lines only: lists (days, colours, steps) have no function words
+    sentence_words = [w.strip(".,;:!?()\"'*`-[]").lower() for line in prose.splitlines()
+                      if len(ws := [t for t in line.split() if _WORD.fullmatch(t.strip(".,;:!?()\"'*`-[]"))]) >= 6
+                      for w in ws]
     letters = sum(ch.isalpha() for ch in prose)
     return {
         "chars": len(text),
@@ -92,10 +96,13 @@ def text_stats(text: str) -> dict:
         "longest_char_run": longest_run,
         "repeated_trigram_share": _repeated_ngram_share(tokens),
         "top_word_share": round(top_share, 3),
-        "function_word_share": round(sum(w in FUNCTION_WORDS for w in lowered) / len(lowered), 3) if lowered else 0.0,
+        "function_word_share": (round(sum(w in FUNCTION_WORDS for w in sentence_words) / len(sentence_words), 3)
+                                if sentence_words else None),
         "n_words": len(words),
-        "char_logprob": (round(v, 3) if (v := char_logprob(prose)) is not None and letters >= MIN_CHARS_FOR_CHARMODEL
-                         else None),
+        "n_sentence_words": len(sentence_words),
+        # digits and list markers are not evidence either way: the model scores the letters' text
+        "char_logprob": (round(v, 3) if letters >= MIN_CHARS_FOR_CHARMODEL
+                         and (v := char_logprob(re.sub(r"\d+[.)]?", " ", prose))) is not None else None),
         "chat_markers": bool(_CHAT_MARKERS.search(text)),
     }
 
@@ -128,7 +135,7 @@ def looks_like_gibberish(text: str) -> str | None:
         return f"only {s['vowel_share']:.0%} of words contain a vowel"
     if s["char_logprob"] is not None and s["char_logprob"] < CHAR_LOGPROB_MIN:
         return f"letters do not follow English ({s['char_logprob']:.2f} < {CHAR_LOGPROB_MIN} per char)"
-    if s["n_words"] >= MIN_WORDS_FOR_STATS and s["function_word_share"] < FUNCTION_WORD_SHARE_MIN:
+    if s["n_sentence_words"] >= MIN_WORDS_FOR_STATS and s["function_word_share"] < FUNCTION_WORD_SHARE_MIN:
         return f"words without grammar (function words {s['function_word_share']:.0%} < {FUNCTION_WORD_SHARE_MIN:.0%})"
     return None
 

@@ -50,20 +50,26 @@ def lane_args_of(spec) -> list[str]:
     return args + lane_numeric_args(getattr(spec, "extra_args", []))
 
 
+def target_from_spec(spec, *, base_url: str | None = None, model_id: str | None = None,
+                     served_ctx: int | None = None) -> LaneTarget:
+    """A LaneTarget for a lane spec: llama.cpp lanes need no URL (offline on their GGUF)."""
+    model_file = None
+    args: list[str] = []
+    if spec.engine == "llamacpp":
+        from lanekit.lanes.embedded import resolve_model_file
+
+        model_file = resolve_model_file(spec.model)
+        args = lane_args_of(spec)
+    return LaneTarget(engine=spec.engine, label=spec.name, base_url=base_url, model_id=model_id,
+                      model_file=model_file, lane_args=args, served_ctx=served_ctx or spec.ctx)
+
+
 def target_from_record(record) -> LaneTarget:
     """A LaneTarget for a live lane lanekit started (registry record)."""
     from lanekit.lanes.spec import parse_lane
 
     spec = parse_lane(dict(record.spec), where=record.name)
-    model_file = None
-    args: list[str] = []
-    if record.engine == "llamacpp":
-        from lanekit.lanes.embedded import resolve_model_file
-
-        model_file = resolve_model_file(spec.model)
-        args = lane_args_of(spec)
-    return LaneTarget(engine=record.engine, label=record.name, base_url=record.base_url, model_id=record.model_id,
-                      model_file=model_file, lane_args=args, served_ctx=record.served_ctx)
+    return target_from_spec(spec, base_url=record.base_url, model_id=record.model_id, served_ctx=record.served_ctx)
 
 
 def depth_for(cfg: QualityCfg) -> int | None:
