@@ -14,8 +14,8 @@ from pathlib import Path
 from unittest import mock
 
 from lanekit.quality import coherence
-from lanekit.quality.coherence import KNOWN_PROMPTS, PROSE_PROMPT, looks_like_gibberish
-from lanekit.quality.gate_calibration import load_samples, per_probe, per_reply, render, sweep
+from lanekit.quality.coherence import looks_like_gibberish
+from lanekit.quality.gate_calibration import load_samples, per_probe, per_reply, render, render_probe, sweep
 
 DEFAULT = Path(__file__).resolve().parents[2] / "tests/unit/quality/data/gate_replies.jsonl"
 
@@ -34,19 +34,19 @@ def main() -> None:
     for line in render(per_reply(samples), "every reply alone (calibrated gate)"):
         print(line)
     print()
-    for line in render(per_probe(samples, (KNOWN_PROMPTS[0][0],)), "doctor probe: capital prompt only"):
+    for line in render_probe(per_probe(samples), "the doctor's coherence check (capital + prose probe), "
+                                                 "one verdict per lane x sampling"):
         print(line)
     print()
-    both = (KNOWN_PROMPTS[0][0], PROSE_PROMPT)
-    for line in render(per_probe(samples, both), "doctor probe: capital + one-sentence prose (shipped)"):
-        print(line)
-    print()
-    old = _with(CHAR_LOGPROB_MIN=-99.0, FUNCTION_WORD_SHARE_MIN=-1.0)
-    for line in render(per_reply(samples, old), "every reply alone, without the calibrated rules"):
+    old = _with(CHAR_LOGPROB_MIN=-99.0, FUNCTION_WORD_SHARE_MIN=-1.0, JUNK_PUNCT_PER_WORD_MAX=99.0)
+    for line in render(per_reply(samples, old), "every reply alone, without the three calibrated rules"):
         print(line)
     print("\nsweep CHAR_LOGPROB_MIN (function-word rule as shipped):")
-    for v, c in sweep(samples, [-2.6, -2.7, -2.8, -2.85, -2.9, -3.0, -3.1, -3.3],
+    for v, c in sweep(samples, [-2.8, -2.9, -3.0, -3.1, -3.2, -3.4, -3.6, -3.8, -4.1, -4.5],
                       lambda v: _with(CHAR_LOGPROB_MIN=v)):
+        print(f"  {v:6.2f}  false-pass {c.false_pass_rate:6.1%}  false-fail {c.false_fail_rate:6.1%}")
+    print("sweep JUNK_PUNCT_PER_WORD_MAX:")
+    for v, c in sweep(samples, [0.05, 0.1, 0.15, 0.2, 0.3], lambda v: _with(JUNK_PUNCT_PER_WORD_MAX=v)):
         print(f"  {v:6.2f}  false-pass {c.false_pass_rate:6.1%}  false-fail {c.false_fail_rate:6.1%}")
     print("sweep FUNCTION_WORD_SHARE_MIN (char rule as shipped):")
     for v, c in sweep(samples, [0.0, 0.05, 0.08, 0.1, 0.12, 0.15, 0.2, 0.25],

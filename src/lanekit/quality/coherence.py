@@ -21,11 +21,17 @@ KNOWN_PROMPTS: list[tuple[str, tuple[str, ...]]] = [
 # Free prose for the statistics (a one-word answer carries too little evidence).
 PROSE_PROMPT = "Write one sentence about the ocean."
 
-# Calibrated on 500+ real replies (tests/unit/quality/data/gate_replies.jsonl, see gate_report.py):
-# healthy prose scores >= -2.7 per character; sub-word soup from random weights -3.1 and below.
-CHAR_LOGPROB_MIN = -2.85
+# Calibrated on real replies of healthy and broken lanes (tests/unit/quality/data/gate_replies.jsonl,
+# benchmarks/quality/gate_report.py): healthy English prose scores -1.8 .. -2.9 per character, lists
+# and French down to -3.1; sub-word soup from random or corrupted weights -3.1 .. -4.1.
+CHAR_LOGPROB_MIN = -3.2
+# Sentences with this share of function words are language whatever their letters look like
+# (French "Je m'aime la vie" scores -4.0 per char under the English letter model).
+GRAMMAR_OVERRIDES_LETTERS = 0.3
 # English prose is ~40% function words; random-vocab soup of real words has almost none.
 FUNCTION_WORD_SHARE_MIN = 0.12
+# ",-" / ".," clusters per word: healthy replies ~0, broken-attention soup 0.3 and up.
+JUNK_PUNCT_PER_WORD_MAX = 0.15
 MIN_WORDS_FOR_STATS = 8
 MIN_CHARS_FOR_CHARMODEL = 24
 
@@ -38,6 +44,8 @@ _INLINE = re.compile(r"`[^`\n]*`")
 _CODE_LINE = re.compile(r"^\s*(?:def |class |return\b|import |from \S+ import |function |const |let |var |"
                         r"#include|public |private |fn |if \(|for \(|while \(|print\(|[A-Za-z_][\w.]*\(.*\)\s*[:;{]?\s*$"
                         r"|[{}\[\]();]+\s*$|\s{4,}\S)")
+# punctuation that prose never strings together: ",-" ".," ";:" ",," (soup from broken attention)
+_JUNK_PUNCT = re.compile(r"[,;:][,.;:-]|[.-][,;:]|,,")
 _CHAT_MARKERS = re.compile(r"<\|(?:im_start|im_end|endoftext|eot_id|start_header_id|end_header_id)\|>|\[/?INST\]|"
                            r"<start_of_turn>|<end_of_turn>")
 FUNCTION_WORDS = frozenset(["a", "an", "the", "and", "or", "but", "nor", "so", "yet", "for", "of", "in", "on", "at", "to", "from", "by", "with", "about", "as", "into", "like", "through", "after", "over", "between", "out", "against", "during", "without", "before", "under", "around", "among", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has", "had", "having", "can", "could", "will", "would", "shall", "should", "may", "might", "must", "i", "you", "he", "she", "it", "we", "they", "me", "him", "her", "us", "them", "my", "your", "his", "its", "our", "their", "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "not", "no", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "only", "own", "same", "than", "too", "very", "just", "also", "if", "then", "because", "while", "until", "up", "down", "off", "again", "once", "one", "two", "three"]
@@ -104,6 +112,7 @@ def text_stats(text: str) -> dict:
         "char_logprob": (round(v, 3) if letters >= MIN_CHARS_FOR_CHARMODEL
                          and (v := char_logprob(re.sub(r"\d+[.)]?", " ", prose))) is not None else None),
         "chat_markers": bool(_CHAT_MARKERS.search(text)),
+        "junk_punct_per_word": round(len(_JUNK_PUNCT.findall(prose)) / max(1, len(words)), 3),
     }
 
 
@@ -123,17 +132,22 @@ def looks_like_gibberish(text: str) -> str | None:
         return f"{1 - s['printable_share']:.0%} unprintable characters"
     if s["longest_char_run"] >= 12 and s["longest_char_run"] > len(text) / 3:
         return f"one character repeated {s['longest_char_run']} times"
+    if "\ufffd" in text:
+        return "replacement characters: the model emitted bytes that are not UTF-8"
     if s["chat_markers"]:
         return "chat-template markers in the answer (wrong chat template?)"
     if s["tokens"] >= 12 and s["repeated_trigram_share"] > 0.6:
         return f"{s['repeated_trigram_share']:.0%} of word trigrams repeat (a loop)"
     if s["n_words"] >= MIN_WORDS_FOR_STATS and s["top_word_share"] > 0.5:
         return f"one word is {s['top_word_share']:.0%} of the answer (a loop)"
+    if s["n_words"] >= 4 and s["junk_punct_per_word"] > JUNK_PUNCT_PER_WORD_MAX:
+        return f"punctuation strung together ({s['junk_punct_per_word']:.2f} clusters per word)"
     if s["tokens"] >= 6 and s["word_share"] < 0.4:
         return f"only {s['word_share']:.0%} of tokens are words or numbers"
     if s["n_words"] >= 6 and s["vowel_share"] < 0.6:
         return f"only {s['vowel_share']:.0%} of words contain a vowel"
-    if s["char_logprob"] is not None and s["char_logprob"] < CHAR_LOGPROB_MIN:
+    grammatical = (s["function_word_share"] or 0.0) >= GRAMMAR_OVERRIDES_LETTERS
+    if s["char_logprob"] is not None and s["char_logprob"] < CHAR_LOGPROB_MIN and not grammatical:
         return f"letters do not follow English ({s['char_logprob']:.2f} < {CHAR_LOGPROB_MIN} per char)"
     if s["n_sentence_words"] >= MIN_WORDS_FOR_STATS and s["function_word_share"] < FUNCTION_WORD_SHARE_MIN:
         return f"words without grammar (function words {s['function_word_share']:.0%} < {FUNCTION_WORD_SHARE_MIN:.0%})"
@@ -150,3 +164,28 @@ def judge(text: str, accepted: tuple[str, ...]) -> CoherenceResult:
     if any(ans in low for ans in accepted):
         return CoherenceResult("pass", f"answered correctly: {text.strip()[:60]!r}", True, stats)
     return CoherenceResult("warn", f"readable but not the known answer: {text.strip()[:80]!r}", False, stats)
+
+
+def same_reply(a: str, b: str) -> bool:
+    """Two answers to different prompts that are (nearly) the same text: the prompt is not reaching
+    the model (wrong chat template) or the model ignores it."""
+    import difflib
+
+    a, b = a.strip(), b.strip()
+    if min(len(a), len(b)) < 20:
+        return False
+    return difflib.SequenceMatcher(None, a, b).ratio() > 0.9
+
+
+def probe_verdict(known_reply: str, prose_reply: str | None) -> CoherenceResult:
+    """The doctor's verdict on a lane from the known-answer reply and the free-prose reply."""
+    verdict = judge(known_reply, KNOWN_PROMPTS[0][1])
+    if verdict.status == "fail" or prose_reply is None or not prose_reply.strip():
+        return verdict
+    why = looks_like_gibberish(prose_reply)
+    if why:
+        return CoherenceResult("fail", f"gibberish in free prose: {why} — {prose_reply[:60]!r}", False, verdict.stats)
+    if same_reply(known_reply, prose_reply):
+        return CoherenceResult("fail", "the same answer to two different prompts: the prompt is not reaching the "
+                               f"model (wrong chat template?) — {prose_reply[:60]!r}", False, verdict.stats)
+    return verdict

@@ -78,18 +78,51 @@ def per_reply(samples: Iterable[Sample], gate: Callable[[str], str | None] = loo
     return c
 
 
-def per_probe(samples: Iterable[Sample], prompts: tuple[str, ...],
-              gate: Callable[[str], str | None] = looks_like_gibberish) -> Confusion:
-    """The doctor's decision: one lane probed with `prompts` (same sampling), fail if any reply fails."""
-    groups: dict[tuple[str, int | None], list[Sample]] = {}
+@dataclass
+class ProbeTable:
+    """The doctor's three-way verdict (fail / warn / pass) per lane condition and per kind."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # label -> status -> n
+    by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def add(self, label: str, kind: str, status: str) -> None:
+        for table, key in ((self.counts, label), (self.by_kind, kind)):
+            row = table.setdefault(key, {"fail": 0, "warn": 0, "pass": 0})
+            row[status] += 1
+
+    def rate(self, label: str, status: str) -> float:
+        row = self.counts.get(label, {})
+        total = sum(row.values())
+        return row.get(status, 0) / total if total else float("nan")
+
+
+def per_probe(samples: Iterable[Sample]) -> ProbeTable:
+    """The doctor's decision on each lane × sampling: known-answer reply + free-prose reply."""
+    from lanekit.quality.coherence import KNOWN_PROMPTS, PROSE_PROMPT, probe_verdict
+
+    groups: dict[tuple[str, int | None], dict[str, Sample]] = {}
     for s in samples:
-        if s.prompt in prompts:
-            groups.setdefault((s.case, s.seed), []).append(s)
-    c = Confusion()
-    for group in groups.values():
-        if len(group) == len(prompts):
-            c.add(group[0].label, group[0].kind, any(gate(s.reply) is not None for s in group))
-    return c
+        if s.prompt in (KNOWN_PROMPTS[0][0], PROSE_PROMPT):
+            groups.setdefault((s.case, s.seed), {})[s.prompt] = s
+    t = ProbeTable()
+    for g in groups.values():
+        if len(g) == 2:
+            known, prose = g[KNOWN_PROMPTS[0][0]], g[PROSE_PROMPT]
+            t.add(known.label, known.kind, probe_verdict(known.reply, prose.reply).status)
+    return t
+
+
+def render_probe(t: ProbeTable, title: str) -> list[str]:
+    """The three-way table as text lines."""
+    lines = [title, f"  {'':16}{'fail':>6}{'warn':>6}{'pass':>6}"]
+    for label in ("broken", "healthy"):
+        row = t.counts.get(label, {"fail": 0, "warn": 0, "pass": 0})
+        lines.append(f"  {label + ' lane':16}{row['fail']:>6}{row['warn']:>6}{row['pass']:>6}")
+    lines.append(f"  false-pass (broken → pass) {t.rate('broken', 'pass'):6.1%}   "
+                 f"false-fail (healthy → fail) {t.rate('healthy', 'fail'):6.1%}")
+    for kind, row in sorted(t.by_kind.items()):
+        lines.append(f"    {kind:14}{row['fail']:>6}{row['warn']:>6}{row['pass']:>6}")
+    return lines
 
 
 def sweep(samples: list[Sample], values: Iterable[float], make_gate: Callable[[float], Callable[[str], str | None]]

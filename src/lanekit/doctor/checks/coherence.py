@@ -31,7 +31,7 @@ def prose_reply(probe):
 
 
 def run(probe) -> CheckResult:
-    from lanekit.quality.coherence import KNOWN_PROMPTS, judge, looks_like_gibberish
+    from lanekit.quality.coherence import KNOWN_PROMPTS, judge, probe_verdict
 
     r = reply(probe)
     if not r.ok:
@@ -42,13 +42,10 @@ def run(probe) -> CheckResult:
     if not text.strip() and (msg.get("reasoning_content") or msg.get("reasoning")):
         return CheckResult(name=NAME, status="warn", detail="only reasoning came back within 32 tokens",
                            fix="the gate needs a short answer: disable thinking for this check or raise max_tokens")
-    verdict = judge(text, KNOWN_PROMPTS[0][1])
-    if verdict.status == "fail":
-        return CheckResult(name=NAME, status="fail", detail=verdict.detail, fix=_BROKEN_FIX)
-    prose = prose_reply(probe)
-    prose_text = (prose.message().get("content") or "") if prose.ok else ""
-    why = looks_like_gibberish(prose_text) if prose_text.strip() else None
-    if why:
-        return CheckResult(name=NAME, status="fail", detail=f"gibberish in free prose: {why} — {prose_text[:60]!r}",
-                           fix=_BROKEN_FIX)
-    return CheckResult(name=NAME, status=verdict.status, detail=verdict.detail, fix=None)
+    prose_text = None
+    if judge(text, KNOWN_PROMPTS[0][1]).status != "fail":  # a lane already failing needs no second request
+        prose = prose_reply(probe)
+        prose_text = (prose.message().get("content") or "") if prose.ok else None
+    verdict = probe_verdict(text, prose_text)
+    return CheckResult(name=NAME, status=verdict.status, detail=verdict.detail,
+                       fix=_BROKEN_FIX if verdict.status == "fail" else None)
