@@ -38,12 +38,16 @@ def main() -> None:
                                                  "one verdict per lane x sampling"):
         print(line)
     print()
-    old = _with(CHAR_LOGPROB_MIN=-99.0, FUNCTION_WORD_SHARE_MIN=-1.0, JUNK_PUNCT_PER_WORD_MAX=99.0)
-    for line in render(per_reply(samples, old), "every reply alone, without the three calibrated rules"):
+    old = _with(CHAR_LOGPROB_MIN=-99.0, FUNCTION_WORD_SHARE_MIN=-1.0, JUNK_PUNCT_PER_WORD_MAX=99.0,
+                COMPRESSION_RATIO_MIN=0.0)
+    for line in render(per_reply(samples, old), "every reply alone, without the four calibrated rules"):
         print(line)
     print("\nsweep CHAR_LOGPROB_MIN (function-word rule as shipped):")
     for v, c in sweep(samples, [-2.8, -2.9, -3.0, -3.1, -3.2, -3.4, -3.6, -3.8, -4.1, -4.5],
                       lambda v: _with(CHAR_LOGPROB_MIN=v)):
+        print(f"  {v:6.2f}  false-pass {c.false_pass_rate:6.1%}  false-fail {c.false_fail_rate:6.1%}")
+    print("sweep COMPRESSION_RATIO_MIN:")
+    for v, c in sweep(samples, [0.0, 0.2, 0.25, 0.3, 0.33, 0.36, 0.4], lambda v: _with(COMPRESSION_RATIO_MIN=v)):
         print(f"  {v:6.2f}  false-pass {c.false_pass_rate:6.1%}  false-fail {c.false_fail_rate:6.1%}")
     print("sweep JUNK_PUNCT_PER_WORD_MAX:")
     for v, c in sweep(samples, [0.05, 0.1, 0.15, 0.2, 0.3], lambda v: _with(JUNK_PUNCT_PER_WORD_MAX=v)):

@@ -11,6 +11,7 @@ lists are judged by their own rules, so a healthy coder model's answer is not "n
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass, field
 
 # (prompt, accepted answers as lowercase substrings). Facts a 135M model still gets right.
@@ -32,6 +33,11 @@ GRAMMAR_OVERRIDES_LETTERS = 0.3
 FUNCTION_WORD_SHARE_MIN = 0.12
 # ",-" / ".," clusters per word: healthy replies ~0, broken-attention soup 0.3 and up.
 JUNK_PUNCT_PER_WORD_MAX = 0.15
+# zlib bytes / text bytes over 80+ characters: loops (wrong RoPE: "a mortal being that is a mortal
+# being that is ...", "LaravelLaravel...") compress below 0.3; the most repetitive healthy reply seen
+# (a list of weekdays) sits at 0.34.
+COMPRESSION_RATIO_MIN = 0.3
+MIN_CHARS_FOR_COMPRESSION = 80
 MIN_WORDS_FOR_STATS = 8
 MIN_CHARS_FOR_CHARMODEL = 24
 
@@ -112,6 +118,8 @@ def text_stats(text: str) -> dict:
         "char_logprob": (round(v, 3) if letters >= MIN_CHARS_FOR_CHARMODEL
                          and (v := char_logprob(re.sub(r"\d+[.)]?", " ", prose))) is not None else None),
         "chat_markers": bool(_CHAT_MARKERS.search(text)),
+        "compression_ratio": (round(len(zlib.compress(text.strip().encode(), 9)) / len(text.strip().encode()), 3)
+                              if len(text.strip()) >= MIN_CHARS_FOR_COMPRESSION else None),
         "junk_punct_per_word": round(len(_JUNK_PUNCT.findall(prose)) / max(1, len(words)), 3),
     }
 
@@ -138,6 +146,8 @@ def looks_like_gibberish(text: str) -> str | None:
         return "chat-template markers in the answer (wrong chat template?)"
     if s["tokens"] >= 12 and s["repeated_trigram_share"] > 0.6:
         return f"{s['repeated_trigram_share']:.0%} of word trigrams repeat (a loop)"
+    if s["compression_ratio"] is not None and s["compression_ratio"] < COMPRESSION_RATIO_MIN:
+        return f"the answer repeats itself (compresses to {s['compression_ratio']:.0%}: a loop)"
     if s["n_words"] >= MIN_WORDS_FOR_STATS and s["top_word_share"] > 0.5:
         return f"one word is {s['top_word_share']:.0%} of the answer (a loop)"
     if s["n_words"] >= 4 and s["junk_punct_per_word"] > JUNK_PUNCT_PER_WORD_MAX:

@@ -48,7 +48,8 @@ def test_the_doctor_never_fails_a_healthy_lane_and_rarely_passes_a_broken_one(sa
 
 
 def test_the_calibrated_rules_are_what_catch_word_soup(samples):
-    off = {"CHAR_LOGPROB_MIN": -99.0, "FUNCTION_WORD_SHARE_MIN": -1.0, "JUNK_PUNCT_PER_WORD_MAX": 99.0}
+    off = {"CHAR_LOGPROB_MIN": -99.0, "FUNCTION_WORD_SHARE_MIN": -1.0, "JUNK_PUNCT_PER_WORD_MAX": 99.0,
+           "COMPRESSION_RATIO_MIN": 0.0}
 
     def gate(text):
         with mock.patch.multiple(coherence, **off):
