@@ -48,11 +48,17 @@ def quality(
     if sum(given) != 1:
         raise ConfigError("give GGUF files, or --lane NAME, or --url URL (exactly one)",
                           fix="lanekit quality model.gguf model-q4.gguf   |   lanekit quality --lane NAME")
-    from lanekit.lanes.embedded import resolve_model_file
+    from pydantic import ValidationError
 
-    cfg = QualityCfg(corpus=corpus, ctx=ctx, chunks=chunks or None, stride=stride, depth=depth, harness=harness,
-                     base=str(resolve_model_file(base)) if base else None, threads=threads,
-                     sliding_window=sliding_window)
+    from lanekit.lanes.embedded import resolve_model_file
+    from lanekit.lanes.spec import format_validation_error
+
+    try:
+        cfg = QualityCfg(corpus=corpus, ctx=ctx, chunks=chunks or None, stride=stride, depth=depth, harness=harness,
+                         base=str(resolve_model_file(base)) if base else None, threads=threads,
+                         sliding_window=sliding_window)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid option: {format_validation_error(exc)}", fix="see `lanekit quality --help`") from None
     progress = _progress()
     if files:
         from lanekit.quality.run import compare_files

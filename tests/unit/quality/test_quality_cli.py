@@ -9,7 +9,8 @@ from lanekit.quality.corpus import load_corpus, shipped_corpora
 
 
 @pytest.mark.parametrize("argv", [["quality"], ["quality", "a.gguf", "--lane", "x"],
-                                  ["quality", "--url", "http://127.0.0.1:9/v1"]])
+                                  ["quality", "--url", "http://127.0.0.1:9/v1"],
+                                  ["quality", "smollm2-135m", "--chunks", "1"], ["quality", "smollm2-135m", "--ctx", "8"]])
 def test_bad_target_combinations_exit_2_with_a_fix(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
