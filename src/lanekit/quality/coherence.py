@@ -92,7 +92,7 @@ def text_stats(text: str) -> dict:
     numbers = [t for t in tokens if _NUMBER.fullmatch(t.strip("()[]"))]
     voweled = [w for w in words if set(w) & _VOWELS]
     printable = sum(ch.isprintable() or ch in "\n\t" for ch in text)
-    longest_run = max((len(m.group(0)) for m in re.finditer(r"(.)\1*", text, re.S)), default=0)
+    longest_run = max((len(m.group(0)) for m in re.finditer(r"(.)\1*", text, re.DOTALL)), default=0)
     lowered = [w.strip(".,;:!?()\"'*`-[]").lower() for w in words]
     top_share = max((lowered.count(w) for w in set(lowered)), default=0) / len(lowered) if lowered else 0.0
     # grammar is judged on sentence-like lines only: lists (days, colours, steps) have no function words
