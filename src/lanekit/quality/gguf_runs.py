@@ -68,9 +68,12 @@ def pick_base(facts: Sequence[GgufFacts]) -> GgufFacts:
 def corpus_token_ids(binary_dir: Path, model: Path, corpus: Corpus) -> list[int]:
     """The ids llama-perplexity evaluates: llama.cpp's tokenizer, vocab's special prefix, no
     special-token parsing (perplexity.cpp `common_tokenize(ctx, prompt, true)`)."""
+    from lanekit.lanes.engines.llamacpp_host import guarded
+
     tok = binary_dir / "llama-tokenize"
-    proc = subprocess.run([str(tok), "-m", str(model), "-f", str(corpus.path), "--ids", "--log-disable",
-                           "--no-parse-special"], capture_output=True, text=True, check=False)
+    argv, env = guarded([str(tok), "-m", str(model), "-f", str(corpus.path), "--ids", "--log-disable",
+                         "--no-parse-special"])
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if proc.returncode != 0 or not proc.stdout.strip().startswith("["):
         raise LanekitError(f"llama-tokenize failed on {model.name} (exit {proc.returncode})",
                            fix="check the file is a GGUF llama.cpp loads")

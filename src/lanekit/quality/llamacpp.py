@@ -142,7 +142,11 @@ def run_perplexity(argv: list[str], *, progress: Callable[[int, float | None], N
     eval_t0: float | None = None
     seen = 0
     text = ""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    from lanekit.lanes.engines.llamacpp_host import guarded
+
+    argv, env = guarded(argv)  # smoke-checked build, this host's fix applied
+    run.argv = argv
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     try:
         assert proc.stdout is not None
         while True:
@@ -217,6 +221,9 @@ def _failure(run: PerplexityRun, text: str, rc: int | None) -> LanekitError:
     if "inconsistent vocabulary" in text:
         return ConfigError("base: the base and this file have different vocabularies",
                            fix="compare quants of one model only (same tokenizer)")
-    err = LanekitError(f"llama-perplexity exited {rc} without a result", fix="read the log lines below")
+    from lanekit.lanes.engines.llamacpp_host import tool_failure
+
+    err = LanekitError(f"{tool_failure(run.argv, rc if rc is not None else 1, text)}, without a result",
+                       fix="read the log lines below")
     err.log_tail = run.log_tail  # type: ignore[attr-defined]
     return err

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
 
+from lanekit.quality.result import QualityResult
+
 LANE_RESULT_SCHEMA_VERSION = 1
 REPORT_SCHEMA_VERSION = 2  # 1 was the untyped manifest of lane dicts
 
@@ -174,6 +176,7 @@ class LaneResult(BaseModel):
     bench: BenchOutcome = Field(default_factory=BenchOutcome)
     eval: EvalOutcome | None = None
     teardown: TeardownOutcome | None = None
+    quality: QualityResult | None = None
     notes: list[str] = Field(default_factory=list)
 
     @property

@@ -92,14 +92,16 @@ def bench_decode(binary: str, model: Path, *, depths: tuple[int, ...], n_gen: in
         argv += ["-fa", flash_attn]
     if threads:
         argv += ["-t", str(threads)]
+    from lanekit.lanes.engines.llamacpp_host import guarded, tool_failure
+
+    argv, env = guarded(argv)  # smoke-checked build, this host's fix applied
     try:
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=BENCH_TIMEOUT_S, check=False)
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=BENCH_TIMEOUT_S, check=False, env=env)
     except subprocess.TimeoutExpired as exc:
         raise MeasureError(f"llama-bench on {model.name} ran past {BENCH_TIMEOUT_S}s",
                            fix="use fewer depths or a smaller probe") from exc
     if run.returncode != 0:
-        tail = " | ".join(run.stderr.strip().splitlines()[-3:])
-        raise MeasureError(f"llama-bench on {model.name} exited {run.returncode}: {tail}",
+        raise MeasureError(f"llama-bench on {model.name}: {tool_failure(argv, run.returncode, run.stderr)}",
                            fix="run the printed llama-bench command by hand to see why")
     out = []
     for row in json.loads(run.stdout or "[]"):

@@ -87,6 +87,27 @@ def _memory_section(report: BakeoffReport) -> list[str]:
     return out
 
 
+def _quality_section(report: BakeoffReport) -> list[str]:
+    """PPL, and KLD / top-1 agreement against the model's highest-precision lane, beside memory and speed."""
+    rows = [x for x in report.lanes if x.quality]
+    if not rows:
+        return []
+    out = ["## Quality", "", "| lane | weights GB | tok/s | PPL | KLD vs base | top-1 agreement | base |",
+           "|---|---|---|---|---|---|---|"]
+    for x in rows:
+        q = x.quality
+        ppl = _f(q.ppl.ppl, "{:.4f}") + (f" ± {q.ppl.ppl_err:.4f}" if q.ppl.ppl_err else "")
+        kld = (_f(q.kld.kld_mean, "{:.6f}") + (" (lower bound)" if q.kld.topk_only else "")) if q.kld else \
+            ("base" if q.is_base else "–")
+        top = _f(q.kld.same_top, "{:.2%}") if q.kld else "–"
+        out.append(f"| {x.name} | {_f((x.sizing.weights_bytes or 0) / GB or None, '{:.2f}')} | {_f(x.decode_tok_s)} | "
+                   f"{ppl} | {kld} | {top} | {q.kld.base if q.kld else ('this lane' if q.is_base else '–')} |")
+    corpora = sorted({f"{x.quality.corpus} (sha256 {x.quality.corpus_sha256[:12]})" for x in rows})
+    out += ["", f"Corpus: {', '.join(corpora)}; {rows[0].quality.ppl.n_chunks} chunks of "
+                f"{rows[0].quality.ppl.n_ctx} tokens, llama.cpp's convention (second half of each chunk scored).", ""]
+    return out
+
+
 def _caveats(report: BakeoffReport) -> list[str]:
     bench = report.plan.get("bench") or {}
     single = bench.get("single") or {}
@@ -145,7 +166,7 @@ def render_readme(report: BakeoffReport, plots: list[str]) -> str:
     versions = sorted({f"{x.engine}: {x.launch.engine_version}" for x in report.lanes
                        if x.launch and x.launch.engine_version})
     lines += [f"- {v}" for v in versions] or ["- (not recorded)"]
-    lines += [""] + _memory_section(report) + _caveats(report) + [""]
+    lines += [""] + _memory_section(report) + _quality_section(report) + _caveats(report) + [""]
     failures = [x for x in report.lanes if x.failure]
     if failures:
         lines += ["## Lanes that failed a step", ""]
