@@ -89,7 +89,6 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         client = httpx.Client(transport=transport, headers=headers)
     ws = Workspace.create(task.fixtures)
-    toolbox = ToolBox(ws)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt},
                                       {"role": "user", "content": task.prompt}]
     run = AgentRun(id=f"{task.id}#{repeat}", source="builtin", task_id=task.id, repeat=repeat, model=model,
@@ -101,6 +100,7 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
     start = clock()
     deadline = start + int(task_timeout_s * 1e9)
     try:
+        toolbox = ToolBox(ws, deadline_ns=deadline, clock=clock)  # tool calls share the task's deadline
         for index in range(max_turns):
             remaining_s = (deadline - clock()) / 1e9
             if remaining_s <= 0:
