@@ -261,8 +261,9 @@ class ToolBox:
             self._check_stage(argv)
         timeout_s = self.shell_timeout_s
         remaining = self.remaining_s()
-        if remaining is not None:
-            timeout_s = min(timeout_s, remaining)
+        by_deadline = remaining is not None and remaining < timeout_s
+        if by_deadline:
+            timeout_s = remaining
         # one jail for the whole pipeline: real pipes between the stages, one clock for all
         argv = stages[0] if len(stages) == 1 else ["/bin/sh", "-c", " | ".join(map(shlex.join, stages))]
         env = {"PATH": _SHELL_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": str(self.ws.root)}
@@ -274,7 +275,7 @@ class ToolBox:
         if res.stdout_truncated:
             return out + f"\n... [output cut at {SHELL_OUTPUT_BYTES} bytes; the command was stopped]"
         if res.returncode is None:
-            raise ToolError(f"command timed out after {timeout_s:g} s")
+            raise ToolError(f"command timed out after {timeout_s:.3g} s" + (" (the task's time limit)" * by_deadline))
         if res.returncode != 0:
             return f"exit code {res.returncode}\n{out}{err}".rstrip()
         return out if out else "(no output)"

@@ -17,12 +17,17 @@ from lanekit.agents.hermes import (
     ensure_hermes,
     hermes_config,
     installed_version,
-    run_battery_hermes,
 )
+from lanekit.agents.hermes import run_battery_hermes as _run_battery_hermes
 from lanekit.errors import HarnessError
 
 FAKE = Path(__file__).with_name("fake_hermes.py")
 BATTERY = load_battery()
+
+
+def run_battery_hermes(*args, **kwargs):
+    """The driver, with the fake's script readable inside the jail (the real Hermes needs nothing extra)."""
+    return _run_battery_hermes(*args, jail_ro=[FAKE.parent], **kwargs)
 
 
 @pytest.fixture
@@ -32,6 +37,7 @@ def fake_hermes(tmp_path) -> Path:
     exe.write_text(f"#!/bin/sh\nFAKE_HERMES_MODE=$(cat {tmp_path}/mode 2>/dev/null) "
                    f"exec {sys.executable} {FAKE} \"$@\"\n")
     exe.chmod(0o755)
+    tmp_path.chmod(0o755)  # the jail reads the fake from here (as uid 65534 when the tests run as root)
     return exe
 
 

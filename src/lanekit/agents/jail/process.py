@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _READ_CHUNK = 65536
+_KILL_GRACE_S = 5.0  # after SIGKILL, how long to wait for every holder of the pipes to be gone
 
 
 @dataclass
@@ -38,6 +39,20 @@ class RunResult:
 def _kill_group(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _drain(proc: subprocess.Popen) -> None:
+    """Read the pipes to EOF (bounded): every process still holding them has then exited, so a
+    killed jail is gone, not dying, when the run returns (its pid namespace dies after bwrap)."""
+    end = time.monotonic() + _KILL_GRACE_S
+    with selectors.DefaultSelector() as sel:
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None and not pipe.closed:
+                sel.register(pipe, selectors.EVENT_READ)
+        while sel.get_map() and time.monotonic() < end:
+            for key, _ in sel.select(max(end - time.monotonic(), 0.0)):
+                if not os.read(key.fd, _READ_CHUNK):
+                    sel.unregister(key.fileobj)
 
 
 def run_capped(argv: Sequence[str], *, env: dict[str, str], timeout_s: float, stdout_cap: int,
@@ -78,6 +93,8 @@ def run_capped(argv: Sequence[str], *, env: dict[str, str], timeout_s: float, st
             timed_out = True
             _kill_group(proc)
             proc.wait()
+        if truncated or timed_out:
+            _drain(proc)
     except BaseException:  # Ctrl-C or a bug here: never leave the group running
         _kill_group(proc)
         proc.wait()

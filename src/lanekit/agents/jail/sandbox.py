@@ -23,6 +23,7 @@ import functools
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -174,6 +175,18 @@ class Jail:
             for name in dirnames + filenames:
                 os.chown(name, *self.owner, dir_fd=dirfd, follow_symlinks=False)
 
+    def _check_readable(self, paths: Sequence[Path]) -> None:
+        """As root the jail runs as another uid, which must be able to read what it is given."""
+        for path in paths:
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:
+                continue  # bwrap reports a missing source itself
+            need = 0o005 if stat.S_ISDIR(mode) else 0o004
+            if mode & need != need:
+                raise SandboxUnavailable(f"the jail (uid {self.uid}) cannot read {path}",
+                                         fix=f"chmod o+rX {path}, or run lanekit as a regular user")
+
     # -- command line -------------------------------------------------------------------------
     def argv(self, command: Sequence[str], *, cwd: Path, ro: Sequence[Path] = (), rw: Sequence[Path] = (),
              env: Mapping[str, str] | None = None, files: Mapping[str, bytes] | None = None,
@@ -190,6 +203,8 @@ class Jail:
 
         user = _collapse([(p, "ro") for p in ro] + [(p, "rw") for p in rw]
                          + ([(net.sock_dir, "rw")] if net else []))
+        if self.as_root:
+            self._check_readable([p for p, mode in user if mode == "ro"])
         home = env.get("HOME", str(cwd))
         version = _bwrap_version(self.bwrap)
         inner = [self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
