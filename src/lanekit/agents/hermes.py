@@ -195,9 +195,11 @@ def python_paths(python: Path) -> list[Path]:
 
 
 def hermes_ro_paths(exe: Path, extra: Sequence[Path] = ()) -> list[Path]:
-    """Read-only paths for the jail: the executable's directory, the interpreter its shebang
-    names (a venv's python), lanekit's own interpreter (it runs the in-jail bridge end), `extra`."""
-    paths = [exe.parent, *python_paths(Path(sys.executable))]
+    """Read-only paths for the jail: the executable (its venv, when it lies in one), the
+    interpreter its shebang names, lanekit's own interpreter (it runs the in-jail bridge end) and
+    `extra`. Not the executable's directory: whatever lies beside it stays outside."""
+    venv = exe.parent.parent
+    paths = [venv if (venv / "pyvenv.cfg").is_file() else exe, *python_paths(Path(sys.executable))]
     try:
         first = exe.read_bytes()[:512].split(b"\n", 1)[0]
     except OSError:
