@@ -313,7 +313,7 @@ def run_battery_hermes(base_url: str, model: str, battery: Battery, *, served_ct
     ctx = check_context(served_ctx, claim_ctx)
     total = len(battery.tasks) * repeats
     jail = jail or default_jail()
-    jail.require(f"the {total} Hermes run(s) (Hermes' file and terminal tools act on what the model writes)")
+    jail.require(f"Hermes' file and terminal tools for {total} task run(s)")
     exe = Path(hermes) if hermes else ensure_hermes(install=install, log=log)
     run_dir = run_dir or dirs.home() / "hermes-runs" / time.strftime("%Y%m%d-%H%M%S")
     home = run_dir / "hermes-home"

@@ -29,7 +29,7 @@ with (home / "calls.jsonl").open("a") as fh:
 def _try(fn):
     try:
         return "OPEN: " + repr(fn())[:200]
-    except Exception as exc:  # any failure is a refusal
+    except Exception as exc:  # noqa: BLE001  (any failure is a refusal)
         return f"blocked: {type(exc).__name__}: {exc}"[:200]
 
 

@@ -162,7 +162,7 @@ def test_hermes_runs_jailed_with_the_lane_as_its_only_way_out(tmp_path, fake_her
     import threading
 
     class Lane(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             body = json.dumps({"data": [{"id": "m", "path": self.path}]}).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))

@@ -251,12 +251,12 @@ def test_a_host_without_the_sandbox_refuses_shell_tasks_in_one_line(tmp_path):
             ToolBox(ws, jail=jail)
     finally:
         ws.cleanup()
-    assert "refuses to run them unconfined" in exc.value.message and "\n" not in exc.value.message
+    assert "refuses to run shell-capable tasks unconfined" in exc.value.message and "\n" not in exc.value.message
     assert "apt-get install bubblewrap" in exc.value.fix
 
 
 def test_run_task_refuses_before_any_request_and_leaves_no_workspace(tmp_path, monkeypatch):
-    import lanekit.agents.tools as tools
+    from lanekit.agents import tools
 
     monkeypatch.setattr(tools, "default_jail", lambda: Jail(bwrap=str(tmp_path / "no-bwrap")))
     before = set(Path("/tmp").glob("lanekit-task-*"))

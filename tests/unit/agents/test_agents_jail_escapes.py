@@ -59,7 +59,7 @@ def test_file_lists_name_nothing_the_jail_can_open(box, outside, command):
     out = box.call("run_shell", {"command": command})
     assert not outside.leaked(out) and "No such file" in out, out
     size = str(outside.secret.stat().st_size)
-    assert not re.search(rf"^\s*\d*\s*\d*\s*{size}\s+{re.escape(str(outside.secret))}", out, re.M)  # wc's sizes
+    assert not re.search(rf"^\s*\d*\s*\d*\s*{size}\s+{re.escape(str(outside.secret))}", out, re.MULTILINE)  # wc's sizes
 
 
 # -- 3. listing outside ----------------------------------------------------------------------------
@@ -69,7 +69,7 @@ def test_find_with_a_file_list_lists_only_the_jail(box, outside):
     box.call("write_file", {"path": "dirs0", "content": f"{outside.root}\0/\0/tmp\0{os.path.dirname(outside.root)}\0"})
     out = box.call("run_shell", {"command": "find -files0-from dirs0 -maxdepth 1"})
     assert not outside.leaked(out), out
-    assert not [n for n in host_only if re.search(rf"^/{re.escape(n)}$", out, re.M)], out  # no host top-level entry
+    assert not [n for n in host_only if re.search(rf"^/{re.escape(n)}$", out, re.MULTILINE)], out  # no host top-level entry
     assert str(box.ws.root) in out  # /tmp inside holds the workspace only
 
 

@@ -95,7 +95,7 @@ def test_shell_refuses_syntax_and_commands_outside_its_surface(box, command):
     "find / -maxdepth 2 -name secret.txt",
 ])
 def test_shell_commands_that_aim_outside_find_nothing_there(box, command):
-    tb, outside = box
+    tb, _ = box
     out = tb.call("run_shell", {"command": command})
     assert "TOP SECRET" not in out and "root:x:0:0" not in out and "only-a-listing-shows-this" not in out, out
 

@@ -144,8 +144,8 @@ class Jail:
         """SandboxUnavailable (one line + the fix) unless jailed commands run here."""
         reason = self.unavailable_reason()
         if reason is not None:
-            raise SandboxUnavailable(f"this host cannot sandbox {what} ({reason}); lanekit refuses to run them "
-                                     "unconfined", fix=_INSTALL_FIX)
+            raise SandboxUnavailable(f"this host cannot sandbox {what} ({reason}): lanekit refuses to run "
+                                     "shell-capable tasks unconfined", fix=_INSTALL_FIX)
 
     def _probe(self) -> str | None:
         if not Path(self.bwrap).is_file() and shutil.which(self.bwrap) is None:
