@@ -19,22 +19,11 @@ from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
+from lanekit.agents.jail.forward import splice
 from lanekit.agents.jail.sandbox import Net
 
 INNER_PORT_FALLBACK = 18080  # inside the jail when the lane's own port is privileged (< 1024)
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def _splice(src: socket.socket, dst: socket.socket) -> None:
-    try:
-        while chunk := src.recv(65536):
-            dst.sendall(chunk)
-    except OSError:
-        pass
-    finally:
-        for sock, how in ((dst, socket.SHUT_WR), (src, socket.SHUT_RD)):
-            with contextlib.suppress(OSError):
-                sock.shutdown(how)
 
 
 class LaneBridge:
@@ -101,14 +90,9 @@ class LaneBridge:
         with self._lock:
             self.connections += 1
             self._open.update((client, upstream))
-        back = threading.Thread(target=_splice, args=(upstream, client), daemon=True)
-        back.start()
-        _splice(client, upstream)
-        back.join()
+        splice(client, upstream)
         with self._lock:
-            for sock in (client, upstream):
-                self._open.discard(sock)
-                sock.close()
+            self._open.difference_update((client, upstream))
 
     def __exit__(self, *exc: object) -> None:
         if self._listener is not None:

@@ -16,7 +16,8 @@ import sys
 import threading
 
 
-def _pump(src: socket.socket, dst: socket.socket) -> None:
+def pump(src: socket.socket, dst: socket.socket) -> None:
+    """Copy `src` to `dst` until EOF, then half-close both ways."""
     try:
         while chunk := src.recv(65536):
             dst.sendall(chunk)
@@ -40,16 +41,17 @@ def _serve(listener: socket.socket, path: str) -> None:
             client.close()
             upstream.close()
             continue
-        threading.Thread(target=_pair, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=splice, args=(client, upstream), daemon=True).start()
 
 
-def _pair(client: socket.socket, upstream: socket.socket) -> None:
-    back = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
+def splice(a: socket.socket, b: socket.socket) -> None:
+    """Copy both ways until both ends are done, then close both (the host bridge uses it too)."""
+    back = threading.Thread(target=pump, args=(b, a), daemon=True)
     back.start()
-    _pump(client, upstream)
+    pump(a, b)
     back.join()
-    client.close()
-    upstream.close()
+    a.close()
+    b.close()
 
 
 def main(argv: list[str]) -> int:
