@@ -112,14 +112,19 @@ def _collapse(paths: Sequence[tuple[Path, str]]) -> list[tuple[Path, str]]:
 
 
 class Jail:
-    """Runs commands confined as described in the module docstring. `available` probes once."""
+    """Runs commands confined as described in the module docstring. `available` probes once.
+
+    `uid`/`gid`: whom the jail runs as when lanekit runs as root (default 65534); a regular
+    user's jail always runs as that user (an unprivileged bwrap can map no one else)."""
 
     def __init__(self, bwrap: str | None = None, *, uid: int | None = None, gid: int | None = None) -> None:
         self.bwrap = bwrap or os.environ.get("LANEKIT_BWRAP") or shutil.which("bwrap") or "bwrap"
         self.as_root = os.geteuid() == 0
-        default = JAIL_UID_FOR_ROOT if self.as_root else os.geteuid()
-        self.uid = default if uid is None else uid
-        self.gid = (JAIL_UID_FOR_ROOT if self.as_root else os.getegid()) if gid is None else gid
+        if self.as_root:
+            self.uid = JAIL_UID_FOR_ROOT if uid is None else uid
+            self.gid = JAIL_UID_FOR_ROOT if gid is None else gid
+        else:
+            self.uid, self.gid = os.geteuid(), os.getegid()
         if self.uid == 0:
             raise ValueError("a jail never runs as uid 0")
         self._reason: str | None | bool = False  # False: not probed yet
