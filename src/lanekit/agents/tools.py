@@ -23,6 +23,7 @@ import os
 import shlex
 import shutil
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -105,7 +106,8 @@ class Workspace:
                 os.chmod(parent, stat.S_IRWXU)
             func(path)
 
-        shutil.rmtree(self.root, onerror=unlock)
+        # Python 3.12 renamed the hook (same call shape for what `unlock` uses)
+        shutil.rmtree(self.root, **({"onexc": unlock} if sys.version_info >= (3, 12) else {"onerror": unlock}))
 
     def resolve(self, rel: str) -> Path:
         """Where `rel` lies inside the workspace, lexically (nothing is opened or followed);
