@@ -267,8 +267,9 @@ class Jail:
         """Run `command` in the jail for at most `timeout_s` seconds of wall time."""
         argv, fds = self.argv(command, cwd=cwd, ro=ro, rw=rw, env=env, files=files, limits=limits, net=net)
         try:
+            # from "/": the stage's PWD would otherwise show lanekit's own directory in /proc/1/environ
             return run_capped(argv, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, timeout_s=timeout_s,
-                              stdout_cap=stdout_cap, stderr_cap=stderr_cap, pass_fds=fds)
+                              stdout_cap=stdout_cap, stderr_cap=stderr_cap, pass_fds=fds, cwd="/")
         finally:
             for fd in fds:
                 os.close(fd)
