@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import threading
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from test_agents_hermes import hermes_exe  # noqa: F401  (the fixture: lanekit's Hermes venv)
 
 from lanekit.agents import load_battery
-from lanekit.agents.hermes import ensure_hermes, run_battery_hermes
-from lanekit.errors import HarnessError
+from lanekit.agents.hermes import run_battery_hermes
 
 pytestmark = [pytest.mark.hermes, pytest.mark.timeout(900)]
 
@@ -72,16 +70,7 @@ class HostileModel(http.server.BaseHTTPRequestHandler):
         self._send(200, data, "text/event-stream")
 
 
-@pytest.fixture(scope="module")
-def hermes_exe():
-    os.environ.setdefault("LANEKIT_HERMES_VENV", str(Path.home() / ".cache" / "lanekit" / "hermes-venv"))
-    try:
-        return ensure_hermes(install=True)
-    except HarnessError as exc:
-        pytest.fail(f"hermes-agent could not be installed: {exc}")
-
-
-def test_hermes_tools_run_what_a_hostile_model_asks_and_reach_nothing_outside(hermes_exe, tmp_path):
+def test_hermes_tools_run_what_a_hostile_model_asks_and_reach_nothing_outside(hermes_exe, tmp_path):  # noqa: F811
     outside = tmp_path / "outside"
     outside.mkdir()
     secret, victim = outside / "secret.txt", outside / "victim.txt"
