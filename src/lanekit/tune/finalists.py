@@ -153,4 +153,4 @@ def run_finalists(tuner, result) -> None:
     result.winner_spec = {"engine": spec.engine, **spec.model_dump(mode="json", exclude_unset=True)}
     if result.baseline_score:
         sign = 1 if result.larger_is_better else -1
-        result.improvement_pct = round(sign * 100 * (best.score / result.baseline_score - 1), 2)
+        result.improvement_pct = round(sign * 100 * (best.score / result.baseline_score - 1), 2) + 0.0  # no -0.0

@@ -124,8 +124,10 @@ def plot_history(result: TuneResult, path: Path) -> Path | None:
     measured = [t for t in result.trials if t.status == "measured" and t.value is not None]
     if not measured:
         return None
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:  # the plot is a view of the JSON; a box without matplotlib still tunes
+        return None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
