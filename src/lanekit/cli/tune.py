@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -109,25 +109,25 @@ def _f(value: float | None) -> str:
 def register(app: typer.Typer) -> None:
     @app.command()
     def tune(
-        target: Optional[str] = typer.Argument(None, help="lane name in lanes.yaml, or a bakeoff.yaml (every lane)"),
-        lanes_file: Optional[Path] = typer.Option(None, "--lanes-file", help="default ./lanes.yaml"),
+        target: str | None = typer.Argument(None, help="lane name in lanes.yaml, or a bakeoff.yaml (every lane)"),
+        lanes_file: Path | None = typer.Option(None, "--lanes-file", help="default ./lanes.yaml"),
         objective: str = typer.Option("turn_s", "--objective",
                                       help="turn_s (s per agent turn), decode, throughput, goodput"),
-        trace: Optional[Path] = typer.Option(None, "--trace", help="agent trace to replay for turn_s"),
-        ttft_slo_ms: Optional[float] = typer.Option(None, "--ttft-slo-ms", help="goodput: TTFT p99 bound"),
-        itl_slo_ms: Optional[float] = typer.Option(None, "--itl-slo-ms", help="goodput: ITL p50 bound"),
-        budget: Optional[str] = typer.Option(None, "--budget", help="trials (20) or time (30m, 900s); default 20"),
+        trace: Path | None = typer.Option(None, "--trace", help="agent trace to replay for turn_s"),
+        ttft_slo_ms: float | None = typer.Option(None, "--ttft-slo-ms", help="goodput: TTFT p99 bound"),
+        itl_slo_ms: float | None = typer.Option(None, "--itl-slo-ms", help="goodput: ITL p50 bound"),
+        budget: str | None = typer.Option(None, "--budget", help="trials (20) or time (30m, 900s); default 20"),
         param: list[str] = typer.Option([], "--param", help="NAME=V1,V2: this flag's choices (one fixes it)"),
         seed: int = typer.Option(0, "--seed"),
         patience: int = typer.Option(8, "--patience", help="stop after this many trials without a gain"),
         finalists: int = typer.Option(3, "--finalists", help="best points re-measured (plus the lane as given)"),
         repeats: int = typer.Option(3, "--repeats", help="rounds each finalist is measured"),
         mad_k: float = typer.Option(1.0, "--mad-k", help="score = median − k·MAD"),
-        hw: Optional[str] = typer.Option(None, "--hw", help="hardware profile for the space (spark, cpu…)"),
-        draft_model: Optional[str] = typer.Option(None, "--draft-model", help="llama.cpp: try this draft GGUF"),
-        memory_budget_gib: Optional[float] = typer.Option(None, "--memory-budget-gib",
+        hw: str | None = typer.Option(None, "--hw", help="hardware profile for the space (spark, cpu…)"),
+        draft_model: str | None = typer.Option(None, "--draft-model", help="llama.cpp: try this draft GGUF"),
+        memory_budget_gib: float | None = typer.Option(None, "--memory-budget-gib",
                                                           help="plan against this much free memory"),
-        battery: Optional[str] = typer.Option(None, "--battery", help="finalists also run this battery"),
+        battery: str | None = typer.Option(None, "--battery", help="finalists also run this battery"),
         no_doctor: bool = typer.Option(False, "--no-doctor", help="skip the doctor on finalists"),
         resume: bool = typer.Option(False, "--resume", help="continue the earlier tune of this lane"),
         fresh: bool = typer.Option(False, "--fresh", help="discard the earlier tune and start over"),
