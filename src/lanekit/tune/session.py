@@ -69,15 +69,38 @@ def write_artifacts(result: TuneResult) -> tuple[Path, Path | None, Path | None]
     return json_path, plot, lanes
 
 
-def tune_spec(spec: LaneSpec, options: TuneOptions, *, progress=None) -> TuneOutcome:
-    """Tune one lane with `options`; returns the result and its artifact paths."""
-    from lanekit.tune.finalists import doctor_validator
-
+def _prepare(spec: LaneSpec, options: TuneOptions):
     space = space_for(spec, hw=options.hw, draft_model=options.draft_model)
     if options.params:
         space = space.restrict(options.params)
     objective = make_objective(options.objective, trace=options.trace, ttft_slo_ms=options.ttft_slo_ms,
                                itl_slo_ms=options.itl_slo_ms)
+    return space, objective
+
+
+def tuned_spec(spec: LaneSpec, options: TuneOptions, *, progress=None) -> tuple[LaneSpec, TuneResult]:
+    """The lane a bakeoff should run: the winner of this lane's finished tune over the same space and
+    objective when one exists (a rerun does not search again), else a new tune's winner; the lane
+    as given when no finalist passed validation. The lane keeps its name."""
+    from lanekit.lanes.spec import parse_lane
+    from lanekit.tune.search import study_name
+
+    space, objective = _prepare(spec, options)
+    done = artifact_dir() / f"{study_name(spec, space, objective)}.json"
+    if done.is_file():
+        result = TuneResult.model_validate_json(done.read_text())
+    else:
+        result = tune_spec(spec, options, progress=progress).result
+    if result.winner_spec is None:
+        return spec, result
+    return parse_lane({**result.winner_spec, "name": spec.name}, where=f"tune of {spec.name}"), result
+
+
+def tune_spec(spec: LaneSpec, options: TuneOptions, *, progress=None) -> TuneOutcome:
+    """Tune one lane with `options`; returns the result and its artifact paths."""
+    from lanekit.tune.finalists import doctor_validator
+
+    space, objective = _prepare(spec, options)
     validator = doctor_validator(spec.engine, battery=options.battery, harness=options.harness) \
         if options.doctor or options.battery else None
     tuner = Tuner(spec, space, objective, options.config, sizer=GuardSizer(budget_bytes=options.memory_budget_bytes),
