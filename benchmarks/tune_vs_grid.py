@@ -19,6 +19,7 @@ import os
 import random
 import statistics
 import time
+from pathlib import Path
 
 from lanekit.lanes.spec import parse_lane
 from lanekit.tune import GuardSizer, TuneConfig, Tuner, apply, space_for
@@ -43,9 +44,13 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=4, help="tune search trials")
     ap.add_argument("--rounds", type=int, default=4, help="side-by-side rounds (each launches both)")
     ap.add_argument("--out", default="tune_vs_grid.json")
+    ap.add_argument("--grid-from", help="reuse the grid rows of an earlier run's JSON (same space)")
+    ap.add_argument("--start", default="1,f16,on", help="the lane as given (tune trial 0): threads,kv,fa")
     args = ap.parse_args()
 
-    spec = parse_lane({"name": "tvg", "model": args.model, "ctx": 2048, "threads": 1})
+    threads, kv, fa = args.start.split(",")
+    spec = parse_lane({"name": "tvg", "model": args.model, "ctx": 2048, "threads": int(threads), "kv_dtype": kv,
+                       "flash_attn": fa})
     space = space_for(spec).restrict({"threads": [1, 2], "batch": [512], "ubatch": [128, 512],
                                       "kv_dtype": ["f16", "q8_0"], "parallel": [1, 2],
                                       "flash_attn": ["on", "off"], "cache_reuse": [0], "repack": [True]})
@@ -61,16 +66,18 @@ def main() -> None:
     random.Random(args.seed).shuffle(order)
     rows = []
     t0 = time.monotonic()
-    for i, p in enumerate(order):
+    earlier = json.loads(Path(args.grid_from).read_text())["grid"]["rows"] if args.grid_from else None
+    for i, p in enumerate([] if earlier else order):
         if not sizer.size(apply(spec, p)).fits:
             rows.append({"params": p, "value": None, "status": "oom_predicted"})
             continue
         v = measure(spec, p, objective)
         rows.append({"params": p, "value": v, "status": "measured"})
         print(f"grid {i + 1}/{len(order)} {v} {p}", flush=True)
+    rows = earlier or rows
     ok = [r for r in rows if r["value"] is not None]
     grid_best = max(ok, key=lambda r: r["value"])
-    out["grid"] = {"rows": rows, "best": grid_best, "launches": len(ok), "wall_s": round(time.monotonic() - t0, 1),
+    out["grid"] = {"reused_from": args.grid_from, "rows": rows, "best": grid_best, "launches": len(ok), "wall_s": round(time.monotonic() - t0, 1),
                    "load_end": load()}
     print(f"grid best {grid_best['value']:.2f} {grid_best['params']} · load {load()}", flush=True)
 
