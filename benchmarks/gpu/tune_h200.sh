@@ -36,7 +36,7 @@ log "GPU: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 if ! "$PY" -c "import optuna, pydantic, gguf" 2>/dev/null; then
   [ -d "$REPO/.whl-tune" ] || { log "optuna/pydantic/gguf missing and no .whl-tune/ carried"; exit 2; }
   log "installing the carried wheels (.whl-tune/, no index)"
-  "$PY" -m pip install -q --no-index --find-links "$REPO/.whl-tune" optuna pydantic gguf 2>&1 | tail -2 >&2
+  PIP_BREAK_SYSTEM_PACKAGES=1 "$PY" -m pip install -q --no-index --find-links "$REPO/.whl-tune" optuna pydantic gguf 2>&1 | tail -2 >&2
 fi
 "$PY" -c "import optuna, pydantic, gguf, httpx, psutil, typer, rich, yaml" \
   || { log "lanekit's Python dependencies are missing (see the header of this script)"; exit 2; }
