@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from lanekit.lanes.engines.llamacpp_build import Gpu, nvidia_gpus
+from lanekit.lanes.build_plan import Gpu, nvidia_gpus
 
 REBUILD_FIX = ("rebuild llama.cpp for this GPU: ./install.sh (it detects the GPU and the CUDA toolkit and "
                "builds with CUDA), or point LLAMA_SERVER= at a CUDA build; set gpu_layers: 0 to run on the "

@@ -17,7 +17,7 @@ from lanekit.lanes.backend import (
     parse_devices,
     parse_offload,
 )
-from lanekit.lanes.engines.llamacpp_build import Gpu
+from lanekit.lanes.build_plan import Gpu
 
 GB10_GPU = [Gpu(name="NVIDIA GB10", compute_cap="12.1")]
 CUDA_DEVICES = ["CUDA0: NVIDIA GB10 (124546 MiB, 119307 MiB free)"]

@@ -79,7 +79,7 @@ def _llamacpp(probe) -> CheckResult:
         exe, pid, argv = found
         verdict = check_lane(exe, pid=pid, gpu_layers=_ngl(argv), model_bytes=_model_bytes(argv))
     else:
-        from lanekit.lanes.engines.llamacpp_build import nvidia_gpus
+        from lanekit.lanes.build_plan import nvidia_gpus
 
         if not nvidia_gpus():
             return CheckResult(name=NAME, status="pass", detail="no NVIDIA GPU on this box (remote server not checked)")
@@ -93,7 +93,7 @@ def _ollama(probe) -> CheckResult:
     if not reply.ok:
         return CheckResult(name=NAME, status="warn", detail=f"/api/ps did not answer (HTTP {reply.status})",
                            fix="check `ollama ps` by hand: PROCESSOR should read 100% GPU")
-    from lanekit.lanes.engines.llamacpp_build import nvidia_gpus
+    from lanekit.lanes.build_plan import nvidia_gpus
 
     want = probe.model_name().split(":")[0]
     for m in reply.body.get("models", []):

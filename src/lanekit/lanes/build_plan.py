@@ -1,7 +1,7 @@
 """Which llama.cpp build this box should get: CUDA for the GPU it has (sm_121 on a GB10, sm_90 on
 Hopper) when a CUDA toolkit can build for it, else CPU, said in one line.
 
-`./install.sh` runs `python -m lanekit.lanes.engines.llamacpp_build --shell` and evaluates the
+`./install.sh` runs `python -m lanekit.lanes.build_plan --shell` and evaluates the
 variables it prints (BUILD_BACKEND, BUILD_CMAKE, BUILD_KEY, BUILD_LINE, BUILD_WHEELS). Built wheels
 are kept per build key under `$LANEKIT_HOME/wheels/`, so a rebuild for the same GPU and toolkit is
 an install, while pip's own wheel cache (keyed by the sdist, not by CMAKE_ARGS) can never hand a

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lanekit.lanes.engines.llamacpp_build import (
+from lanekit.lanes.build_plan import (
     Gpu,
     Nvcc,
     parse_nvcc_version,
@@ -67,7 +67,7 @@ def test_no_gpu_and_asked_cpu_and_portable_keys():
 
 
 def _shell_vars(env: dict) -> dict:
-    out = subprocess.run(["bash", "-c", f'eval "$("{sys.executable}" -m lanekit.lanes.engines.llamacpp_build --shell)"; '
+    out = subprocess.run(["bash", "-c", f'eval "$("{sys.executable}" -m lanekit.lanes.build_plan --shell)"; '
                          'printf "%s\\n%s\\n%s\\n%s" "$BUILD_BACKEND" "$BUILD_KEY" "$BUILD_CMAKE" "$BUILD_LINE"'],
                          capture_output=True, text=True, env=env, check=True, cwd=ROOT).stdout.splitlines()
     return dict(zip(("backend", "key", "cmake", "line"), out))
