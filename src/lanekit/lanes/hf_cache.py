@@ -154,20 +154,20 @@ def scan(folders: list[Path] | None = None, hub: Path | None = None) -> list[Loc
             for path in ggufs:
                 quant = quant_of_file(path.name)
                 ref = f"{repo}:{quant}" if quant and len(ggufs) > 1 else repo
-                found[path.resolve()] = LocalModel(ref, path, "gguf", _size(path), repo, quant)
+                found[path.absolute()] = LocalModel(ref, path, "gguf", _size(path), repo, quant)
             if (snap / "config.json").is_file() and any(snap.glob("*.safetensors")):
                 size = sum(p.stat().st_size for p in snap.glob("*.safetensors"))
-                found[snap.resolve()] = LocalModel(repo, snap, "checkpoint", size, repo, None)
+                found[snap.absolute()] = LocalModel(repo, snap, "checkpoint", size, repo, None)
     for folder in [llamacpp_cache_dir(), *(folders or [])]:
         folder = Path(folder).expanduser()
         if not folder.is_dir():
             continue
         for path in ggufs_in(folder):
-            found.setdefault(path.resolve(), LocalModel(str(path), path, "gguf", _size(path),
+            found.setdefault(path.absolute(), LocalModel(str(path), path, "gguf", _size(path),
                                                         quant=quant_of_file(path.name)))
         for cfg in folder.rglob("config.json"):
             snap = cfg.parent
             if any(snap.glob("*.safetensors")) and "snapshots" not in snap.parts:
                 size = sum(p.stat().st_size for p in snap.glob("*.safetensors"))
-                found.setdefault(snap.resolve(), LocalModel(str(snap), snap, "checkpoint", size))
+                found.setdefault(snap.absolute(), LocalModel(str(snap), snap, "checkpoint", size))
     return sorted(found.values(), key=lambda m: m.ref)
