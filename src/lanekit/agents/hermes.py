@@ -129,25 +129,23 @@ def probe_served_ctx(base_url: str, transport: Any = None, timeout_s: float = 10
 
 def hermes_config(base_url: str, model: str, context_length: int, *, api_key: str = "no-key-required",
                   max_tokens: int | None = 512, max_turns: int = 8) -> dict[str, Any]:
-    """The config.yaml content for a private HERMES_HOME pointing at one local lane."""
-    endpoint = {"base_url": base_url, "api_key": api_key}
-    model_cfg: dict[str, Any] = {"provider": "custom", "default": model, **endpoint, "context_length": context_length}
-    if max_tokens:
-        model_cfg["max_tokens"] = max_tokens
-    return {
-        "model": model_cfg,
+    """The config.yaml content for a private HERMES_HOME pointing at one local lane, in Hermes'
+    `providers:` schema (`agents.hermes_config.lane_overlay`), with the extras a battery run wants off."""
+    from lanekit.agents.hermes_config import Endpoint, lane_overlay, merge
+
+    private = {
         "model_catalog": {"enabled": False},  # no fetch of the remote catalog
         "agent": {"max_turns": max_turns},
         "compression": {"enabled": True},
         "auxiliary": {
-            # Hermes checks the compression model's window separately (64K floor there too)
-            "compression": {"provider": "custom", "model": model, **endpoint, "context_length": context_length,
-                            "timeout": 900},
+            "compression": {"timeout": 900},
             "title_generation": {"enabled": False},  # one extra slow LLM call per session otherwise
         },
         "memory": {"memory_enabled": False, "user_profile_enabled": False},
         "curator": {"enabled": False},
     }
+    lane = Endpoint(base_url, model, context_length, api_key=api_key)
+    return merge(private, lane_overlay(lane, key="lanekit-lane", max_tokens=max_tokens))
 
 
 def write_hermes_home(home: Path, base_url: str, model: str, context_length: int, **kwargs: Any) -> Path:

@@ -64,10 +64,14 @@ def test_run_battery_hermes_refuses_a_small_lane_without_starting_hermes(tmp_pat
 
 def test_config_states_the_context_length_for_the_model_and_the_compression_model():
     cfg = hermes_config("http://127.0.0.1:8080/v1", "qwen", 65536)
-    assert cfg["model"] == {"provider": "custom", "default": "qwen", "base_url": "http://127.0.0.1:8080/v1",
-                            "api_key": "no-key-required", "context_length": 65536, "max_tokens": 512}
+    # Hermes' providers: schema (config v12+): the model names a provider keyed by name
+    assert cfg["model"] == {"provider": "custom:lanekit-lane", "default": "qwen", "context_length": 65536,
+                            "max_tokens": 512}
+    provider = cfg["providers"]["lanekit-lane"]
+    assert provider["api"] == "http://127.0.0.1:8080/v1" and provider["default_model"] == "qwen"
+    assert provider["transport"] == "chat_completions" and provider["models"] == {"qwen": {"context_length": 65536}}
     aux = cfg["auxiliary"]["compression"]
-    assert aux["context_length"] == 65536 and aux["base_url"] == "http://127.0.0.1:8080/v1" and aux["model"] == "qwen"
+    assert aux == {"timeout": 900, "provider": "custom:lanekit-lane", "model": "qwen", "context_length": 65536}
     assert cfg["model_catalog"] == {"enabled": False}
     assert cfg["auxiliary"]["title_generation"] == {"enabled": False}
 
