@@ -178,3 +178,11 @@ def test_a_server_whose_streaming_parser_drops_the_call_fails_the_streamed_check
     assert by_name["tool_calls_stream"].status == "fail"   # what a streaming agent sees does not
     assert "streamed one does not" in by_name["tool_calls_stream"].detail
     assert report.verdict == "fail"
+
+
+def test_doctor_reports_each_check_as_it_starts():
+    transport, _ = fake_lane()
+    seen = []
+    report = run_doctor(URL, transport=transport, progress=lambda name, i, total: seen.append((name, total)))
+    assert [name for name, _ in seen] == [c.name for c in report.checks]
+    assert all(total == len(CHECK_NAMES) for _, total in seen)
