@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import TextIO
+from typing import Self, TextIO
 
 QUIET_S = 2.0
 
@@ -56,7 +56,7 @@ class Ticker:
                 self.lines += 1
                 next_at = now + self.every_s
 
-    def __enter__(self) -> Ticker:
+    def __enter__(self) -> Self:
         if self.tty:
             from rich.console import Console
 

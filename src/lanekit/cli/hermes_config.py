@@ -61,7 +61,7 @@ def _profile_overlay(profile: Path) -> dict:
 
 
 def hermes_config_cmd(
-    profile: Path | None = typer.Option(None, "--profile", help="a bakeoff profile folder (its hermes/config.yaml)"),
+    profile: Path | None = typer.Option(None, "--profile", help="a bakeoff profile folder (its hermes/config.yaml)"),  # noqa: B008
     lane: str | None = typer.Option(None, "--lane", help="a live lane lanekit started"),
     url: str | None = typer.Option(None, "--url", help="OpenAI-compatible base URL"),
     model: str | None = typer.Option(None, "--model", help="model id at --url"),
@@ -70,7 +70,7 @@ def hermes_config_cmd(
                                                 "compression model (default: the same lane)"),
     compression_url: str | None = typer.Option(None, "--compression-url", help="base URL of the compression model"),
     compression_model: str | None = typer.Option(None, "--compression-model", help="model id at --compression-url"),
-    hermes_home: Path | None = typer.Option(None, "--hermes-home", help="default: $HERMES_HOME or ~/.hermes"),
+    hermes_home: Path | None = typer.Option(None, "--hermes-home", help="default: $HERMES_HOME or ~/.hermes"),  # noqa: B008
     apply: bool = typer.Option(False, "--apply", help="write the merged config (the old one is kept as a backup)"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:

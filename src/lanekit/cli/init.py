@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def init(
-    out: Path = typer.Option(Path("bakeoff.yaml"), "--out", "-o", help="plan file to write"),
+    out: Path = typer.Option(Path("bakeoff.yaml"), "--out", "-o", help="plan file to write"),  # noqa: B008
     models_dir: list[Path] = typer.Option([], "--models-dir", help="more folders to scan for GGUF files and "  # noqa: B008
                                           "checkpoints (repeatable; ~/models is scanned when it exists)"),
     hw: str = typer.Option("auto", "--hw", help="recipe hardware: auto (detect), spark, h100, cpu"),
@@ -81,8 +81,8 @@ def init(
 def _plan_text(result, doc: dict, scanned: list[Path]) -> str:
     import yaml
 
-    head = [f"# lanekit init: {len(result.planned)} lanes from the models on this box ({result.hw}), each "
-            "from `lanekit recipe`.", "# scanned: " + ", ".join(str(p) for p in scanned)]
+    head = [(f"# lanekit init: {len(result.planned)} lanes from the models on this box ({result.hw}), each "
+             "from `lanekit recipe`."), "# scanned: " + ", ".join(str(p) for p in scanned)]
     if result.downloads:
         head.append("# would fit, not on disk:")
         head += [f"#   download {a.line}: {a.command}  (model: {a.ref})" for a in result.downloads]

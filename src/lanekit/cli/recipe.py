@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
         name: str | None = typer.Option(None, "--name", help="lane name"),
         sets: list[str] = typer.Option([], "--set", help="any spec field, key=value (repeatable)"),  # noqa: B008
         lane: bool = typer.Option(False, "--lane", help="print the recipe as a bakeoff plan lane (YAML)"),
-        add_to: Path | None = typer.Option(None, "--add-to", help="append the lane to this bakeoff plan "
+        add_to: Path | None = typer.Option(None, "--add-to", help="append the lane to this bakeoff plan "  # noqa: B008
                                            "(created when missing)"),
         json_out: bool = typer.Option(False, "--json", help="print the recipe as JSON"),
     ) -> None:

@@ -37,8 +37,9 @@ def register(app: typer.Typer) -> None:
         if check.status == "unverified":
             raise EngineBroken(f"{Path(path).name} did not pass the smoke decode: {check.diagnosis}",
                                fix=f"run it by hand: {path} -m <model.gguf> and read its output")
+        if not json_out:
+            console.print(check.line(), markup=False)
         if backend.status == "fail":
             raise EngineBroken(f"{path}: {backend.detail}", fix=backend.fix)
         if not json_out:
-            console.print(check.line(), markup=False)
             console.print(f"backend: {backend.detail}" + (f" ({backend.fix})" if backend.fix else ""), markup=False)

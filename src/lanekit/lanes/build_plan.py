@@ -101,7 +101,8 @@ def find_nvcc() -> Nvcc | None:
     for cand in cands:
         if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
             try:
-                out = subprocess.run([cand, "--version"], capture_output=True, text=True, timeout=30).stdout
+                out = subprocess.run([cand, "--version"], capture_output=True, text=True, timeout=30,
+                                     check=False).stdout
             except (OSError, subprocess.TimeoutExpired):
                 continue
             return Nvcc(path=str(Path(cand).resolve()), version=parse_nvcc_version(out))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gpu_tools import GB10, H100, NVCC_12_4, NVCC_13, fake_gpu_tools
+
 from lanekit.lanes.build_plan import (
     Gpu,
     Nvcc,
@@ -15,8 +17,6 @@ from lanekit.lanes.build_plan import (
     parse_smi,
     plan_build,
 )
-
-from gpu_tools import GB10, H100, NVCC_12_4, NVCC_13, fake_gpu_tools
 
 ROOT = Path(__file__).resolve().parents[3]
 GB10_GPU = Gpu(name="NVIDIA GB10", compute_cap="12.1")
@@ -67,8 +67,9 @@ def test_no_gpu_and_asked_cpu_and_portable_keys():
 
 
 def _shell_vars(env: dict) -> dict:
-    out = subprocess.run(["bash", "-c", f'eval "$("{sys.executable}" -m lanekit.lanes.build_plan --shell)"; '
-                         'printf "%s\\n%s\\n%s\\n%s" "$BUILD_BACKEND" "$BUILD_KEY" "$BUILD_CMAKE" "$BUILD_LINE"'],
+    script = (f'eval "$("{sys.executable}" -m lanekit.lanes.build_plan --shell)"; '
+              'printf "%s\\n%s\\n%s\\n%s" "$BUILD_BACKEND" "$BUILD_KEY" "$BUILD_CMAKE" "$BUILD_LINE"')
+    out = subprocess.run(["bash", "-c", script],
                          capture_output=True, text=True, env=env, check=True, cwd=ROOT).stdout.splitlines()
     return dict(zip(("backend", "key", "cmake", "line"), out))
 

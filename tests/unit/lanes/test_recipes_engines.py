@@ -21,7 +21,7 @@ MODEL = "Qwen/Qwen3-30B-A3B"
 def test_recipe_is_valid_shell_and_a_plan_lane(engine):
     rec = resolve_recipe(MODEL, engine, "spark")
     script = "\n".join([*rec.pre_start, rec.command, *rec.post_start])
-    assert subprocess.run(["bash", "-n"], input=script, text=True).returncode == 0, script
+    assert subprocess.run(["bash", "-n"], input=script, text=True, check=False).returncode == 0, script
     assert shlex.split(rec.command)[-len(rec.argv):] == rec.argv  # the printed line is the argv
     plan = parse_plan({"schema_version": 1, "name": "t", "lanes": [rec.spec]})
     assert plan.lane_specs()[0].engine == engine
