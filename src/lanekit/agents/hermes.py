@@ -2,10 +2,13 @@
 
 Public entry points:
     ensure_hermes(install=True) -> Path          # the `hermes` executable in lanekit's own venv
+    owner_hermes() -> Path | None                # the owner's own `hermes` (HERMES=…, recorded by install.sh)
     check_context(served_ctx, claim_ctx=None)    # HarnessError "Hermes will refuse this lane"
     write_hermes_home(home, base_url, model, context_length) -> Path   # private config.yaml
     run_battery_hermes(base_url, model, battery, *, served_ctx, repeats=1, ...) -> list[AgentRun]
 
+The owner's own Hermes comes first: `HERMES=/path/to/hermes` in the environment, or the one
+`HERMES=… ./install.sh` recorded; only without one is the pinned hermes-agent installed.
 Hermes installs top-level modules (`agent`, `tools`, `cli`, ...) that clash with other
 packages, so it lives in its own venv under `lanekit.dirs.home()/hermes-venv`. Each run gets a
 private HERMES_HOME (config, state.db, sessions.jsonl; kept for `lanekit score`) whose config
@@ -99,6 +102,17 @@ def ensure_hermes(install: bool = True, version: str = HERMES_VERSION,
         raise HarnessError(f"hermes-agent {version} did not install an executable at {exe}",
                            fix=f"delete {venv} and retry")
     return exe
+
+
+def owner_hermes() -> Path | None:
+    """The owner's own `hermes`: $HERMES (ConfigError when it is not an executable), else the one
+    `./install.sh` recorded; None when neither is set (lanekit's pinned copy is used)."""
+    from lanekit.lanes.owner_tools import recorded, validate
+
+    if os.environ.get("HERMES"):
+        return Path(validate("hermes", os.environ["HERMES"]))
+    value = recorded("hermes")
+    return Path(value) if value else None
 
 
 def check_context(served_ctx: int | None, claim_ctx: int | None = None) -> int:
@@ -297,7 +311,10 @@ def run_battery_hermes(base_url: str, model: str, battery: Battery, *, served_ct
     total = len(battery.tasks) * repeats
     jail = jail or default_jail()
     jail.require(f"Hermes' file and terminal tools for {total} task run(s)")
-    exe = Path(hermes) if hermes else ensure_hermes(install=install, log=log)
+    exe = Path(hermes) if hermes else owner_hermes()
+    if exe is not None and not hermes and log:
+        log(f"Hermes: yours, {exe} (HERMES / ./install.sh); no pinned install")
+    exe = exe or ensure_hermes(install=install, log=log)
     run_dir = run_dir or dirs.home() / "hermes-runs" / time.strftime("%Y%m%d-%H%M%S")
     home = run_dir / "hermes-home"
     write_hermes_home(home, base_url, model, ctx, max_tokens=max_tokens, max_turns=max_turns)
