@@ -55,7 +55,7 @@ def init(
         print_json({**result.model_dump(), "plan_file": str(wrote) if wrote else None})
         return
     console.print(f"scanned {hub_dir()}, {llamacpp_cache_dir()}" + "".join(f", {f}" for f in folders)
-                  + f": {len(models)} models", markup=False, soft_wrap=True)
+                  + f": {len(models)} model{'' if len(models) == 1 else 's'}", markup=False, soft_wrap=True)
     console.print(f"hardware {result.hw}: plan against {result.pool_bytes / 2**30:.0f} GiB, "
                   f"{result.headroom_bytes / 2**30:.1f} GiB kept free", markup=False)
     for lane in result.lanes:
@@ -68,12 +68,15 @@ def init(
         console.print("would fit, not on disk (download, then use the model: shown):", markup=False)
         for adv in result.downloads:
             console.print(f"  download {adv.line}", markup=False, soft_wrap=True)
-            console.print(f"    {adv.command}   model: {adv.ref}", markup=False, soft_wrap=True, style="dim")
+            # one short line each (80 columns): the command, then the lane's model once it is there
+            console.print(f"    {adv.command}", markup=False, soft_wrap=True, style="dim")
+            console.print(f"    then model: {adv.ref}", markup=False, soft_wrap=True, style="dim")
     if not result.planned:
         console.print("no model on disk fits: nothing written (download one of the above, then rerun)",
                       markup=False)
     elif wrote:
-        console.print(f"wrote {wrote} ({len(result.planned)} lanes): lanekit bakeoff {wrote}", markup=False)
+        n = len(result.planned)
+        console.print(f"wrote {wrote} ({n} lane{'' if n == 1 else 's'}): lanekit bakeoff {wrote}", markup=False)
     else:
         print(text, end="")
 

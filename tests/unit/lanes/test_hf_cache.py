@@ -5,29 +5,11 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from hf_hub_tools import hub_repo as _repo
 
 from lanekit.errors import ModelError
 from lanekit.lanes.embedded import model_path, resolve_model_file
 from lanekit.lanes.hf_cache import quant_of_file, resolve_gguf, scan, snapshot
-
-
-def _repo(hub, repo, files, rev="abc123", main=True):
-    """A hub-cache repo: each file a symlink to a blob (the real SmolLM2 GGUF for .gguf files)."""
-    folder = hub / ("models--" + repo.replace("/", "--"))
-    snap, blobs = folder / "snapshots" / rev, folder / "blobs"
-    snap.mkdir(parents=True)
-    blobs.mkdir(exist_ok=True)
-    if main:
-        (folder / "refs").mkdir(exist_ok=True)
-        (folder / "refs" / "main").write_text(rev)
-    for i, (name, content) in enumerate(files.items()):
-        blob = blobs / f"blob{rev}{i}"
-        if content is None:
-            blob.symlink_to(model_path("smollm2-135m"))
-        else:
-            blob.write_text(content)
-        (snap / name).symlink_to(f"../../blobs/{blob.name}")
-    return folder
 
 
 @pytest.fixture
