@@ -42,30 +42,30 @@ def test_parse_offload_reads_layer_count_and_gpu_buffers():
     assert parse_offload("warning: no usable GPU found, --gpu-layers option will be ignored").no_usable_gpu
 
 
-def test_real_cpu_build_lists_no_gpu_device(llama_server_binary):
-    assert build_devices(llama_server_binary) == []
+def test_real_cpu_build_lists_no_gpu_device(llama_server):
+    assert build_devices(llama_server) == []
 
 
-def test_real_cpu_build_on_a_gpu_box_fails_with_the_rebuild_fix(llama_server_binary, tmp_path, monkeypatch):
+def test_real_cpu_build_on_a_gpu_box_fails_with_the_rebuild_fix(llama_server, tmp_path, monkeypatch):
     fake_gpu_tools(tmp_path, monkeypatch, smi=GB10)
-    verdict = check_build(llama_server_binary)
+    verdict = check_build(llama_server)
     assert verdict.status == "fail" and "CPU-only" in verdict.detail and "NVIDIA GB10" in verdict.detail
     assert verdict.fix == REBUILD_FIX and "./install.sh" in verdict.fix
-    assert check_build(llama_server_binary, gpu_layers=0).status == "warn"  # the CPU on purpose
+    assert check_build(llama_server, gpu_layers=0).status == "warn"  # the CPU on purpose
 
 
-def test_real_cpu_build_on_a_cpu_box_passes(llama_server_binary, tmp_path, monkeypatch):
+def test_real_cpu_build_on_a_cpu_box_passes(llama_server, tmp_path, monkeypatch):
     fake_gpu_tools(tmp_path, monkeypatch, smi=None)
     monkeypatch.setenv("PATH", str(tmp_path / "fakebin") + ":/usr/bin:/bin")  # no nvidia-smi anywhere
-    assert check_build(llama_server_binary).status == "pass"
+    assert check_build(llama_server).status == "pass"
 
 
-def test_guard_refuses_a_cpu_build_on_a_gpu_box(llama_server_binary, tmp_path, monkeypatch):
+def test_guard_refuses_a_cpu_build_on_a_gpu_box(llama_server, tmp_path, monkeypatch):
     from lanekit.lanes.engines.llamacpp import LlamaCppEngine
     from lanekit.lanes.spec import parse_lane
 
     fake_gpu_tools(tmp_path, monkeypatch, smi=GB10)
-    spec = parse_lane({"name": "g", "engine": "llamacpp", "model": "smollm2-135m", "binary": llama_server_binary})
+    spec = parse_lane({"name": "g", "engine": "llamacpp", "model": "smollm2-135m", "binary": llama_server})
     with pytest.raises(EngineBroken) as err:
         LlamaCppEngine().preflight(spec)
     assert "CPU-only" in err.value.message and err.value.fix == REBUILD_FIX
