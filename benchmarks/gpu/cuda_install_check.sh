@@ -46,6 +46,10 @@ export PYTHONPATH="/tmp/lanekit-site:$REPO/src${PYTHONPATH:+:$PYTHONPATH}"
   || { log "lanekit's Python dependencies are missing: carry them (see the header)"; exit 2; }
 "$PY" -c "import setuptools_scm" 2>/dev/null || log "note: no setuptools-scm here: the wheel is versioned 0.0.0"
 CHECK=("$PY" "$REPO/benchmarks/gpu/cuda_install_check.py")
+# install.sh installs the built wheel into $PY's site-packages; where that is read-only, into the
+# carried-wheels folder already on PYTHONPATH
+SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+[ -w "$SITE" ] || { export PIP_TARGET=/tmp/lanekit-site PIP_UPGRADE=1; log "note: $SITE is read-only: installing into /tmp/lanekit-site"; }
 log "GPU: $(nvidia-smi --query-gpu=name,compute_cap,driver_version --format=csv,noheader 2>/dev/null || echo none)"
 log "nvcc: $(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || echo none)"
 
