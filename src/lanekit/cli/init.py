@@ -84,7 +84,8 @@ def init(
 def _plan_text(result, doc: dict, scanned: list[Path]) -> str:
     import yaml
 
-    head = [(f"# lanekit init: {len(result.planned)} lanes from the models on this box ({result.hw}), each "
+    n = len(result.planned)
+    head = [(f"# lanekit init: {n} lane{'' if n == 1 else 's'} from the models on this box ({result.hw}), each "
              "from `lanekit recipe`."), "# scanned: " + ", ".join(str(p) for p in scanned)]
     if result.downloads:
         head.append("# would fit, not on disk:")
