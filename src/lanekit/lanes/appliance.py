@@ -164,8 +164,8 @@ class AppliancePlan(BaseModel):
     def lines(self) -> list[str]:
         out = [fp.line() for fp in self.footprints]
         out += [f"{'OS reserve':<16} {fmt_bytes(self.os_reserve_bytes):>11}",
-                f"{'total':<16} {fmt_bytes(self.total_bytes):>11}  of {fmt_bytes(self.pool_bytes)} "
-                f"({self.pool_source})",
+                (f"{'total':<16} {fmt_bytes(self.total_bytes):>11}  of {fmt_bytes(self.pool_bytes)} "
+                 f"({self.pool_source})"),
                 f"{'free' if self.fits else 'short by':<16} {fmt_bytes(abs(self.free_bytes)):>11}"]
         return out
 

@@ -258,8 +258,8 @@ class NodeShare(BaseModel):
     need_bytes: int
 
     def lines(self) -> list[str]:
-        out = [f"{self.node}: weights {fmt_bytes(self.weights_bytes)} + kv {fmt_bytes(self.kv_bytes)} + "
-               f"overhead {fmt_bytes(self.overhead_bytes)}"]
+        out = [(f"{self.node}: weights {fmt_bytes(self.weights_bytes)} + kv {fmt_bytes(self.kv_bytes)} + "
+                f"overhead {fmt_bytes(self.overhead_bytes)}")]
         if self.reserved_bytes is not None:
             out.append(f"  reserved {fmt_bytes(self.reserved_bytes)} (gpu_memory_utilization x "
                        f"{fmt_bytes(self.pool_bytes)}) + runtime {fmt_bytes(self.outside_bytes)}")

@@ -190,7 +190,7 @@ def nccl_transport(log_text: str) -> str | None:
     via = {m.group(1).upper() for m in _VIA.finditer(log_text)}
     nets = {v.split("/", 1)[1] for v in via if v.startswith("NET/")}
     if nets:
-        return "Socket" if nets == {"SOCKET"} else "IB" if "IB" in nets else sorted(nets)[0].title()
+        return "Socket" if nets == {"SOCKET"} else "IB" if "IB" in nets else min(nets).title()
     using = [m.group(1) for m in _USING.finditer(log_text)]
     if using:
         return "IB" if using[-1].upper() == "IB" else using[-1].title()

@@ -22,8 +22,18 @@ from pydantic import BaseModel, Field
 from lanekit.dirs import home, log_dir
 from lanekit.errors import ConfigError, LaneStartError
 from lanekit.lanes import registry
-from lanekit.lanes.cluster import (ClusterSpec, NodeShare, check_shares, node_env, node_shares, ray_start_argv,
-                                   rpc_lane, rpc_server_argv, vllm_head_argv, vllm_head_env)
+from lanekit.lanes.cluster import (
+    ClusterSpec,
+    NodeShare,
+    check_shares,
+    node_env,
+    node_shares,
+    ray_start_argv,
+    rpc_lane,
+    rpc_server_argv,
+    vllm_head_argv,
+    vllm_head_env,
+)
 from lanekit.lanes.cluster_check import Finding, check_nccl, check_nodes, check_ray_nodes, failed
 from lanekit.lanes.cluster_nodes import NodeFacts, NodeShell, marker, wait_port
 from lanekit.lanes.lifecycle import Lane, tail
@@ -335,10 +345,17 @@ class _ClusterHeadEngine:
         from lanekit.lanes.engine import engine_for
 
         self._inner = engine_for(spec)
+        self._cluster = cluster
         self._share = share
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
+
+    def argv(self, spec, port: int) -> list[str]:
+        """vLLM: the cluster's `vllm serve` (TP/PP over the nodes, EP, the Ray executor)."""
+        if self._cluster.engine == "vllm":
+            return vllm_head_argv(self._cluster, port, self._inner.binary(spec))
+        return self._inner.argv(spec, port)
 
     def memory_estimate(self, spec):
         est = self._inner.memory_estimate(spec) if self._share is None or spec.engine == "llamacpp" else None
