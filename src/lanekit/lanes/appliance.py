@@ -184,7 +184,7 @@ def lane_footprint(spec: LaneSpec, pool_bytes: int, unified: bool) -> Footprint:
         try:
             from lanekit.lanes.engines._common import estimate_for
 
-            est = estimate_for(spec, "vllm")
+            est = estimate_for(spec, "vllm", quant=quant_hint(spec))
             need = est.weights_bytes + est.kv_bytes + est.state_bytes + est.overhead_bytes
         except ModelError:
             need = None  # the reservation is what it takes either way
@@ -201,6 +201,18 @@ def lane_footprint(spec: LaneSpec, pool_bytes: int, unified: bool) -> Footprint:
     est = engine.memory_estimate(spec)
     need = int(est.total_bytes) - int(est.headroom_bytes or 0)  # one OS reserve for the set, not one per lane
     return Footprint(lane=spec.name, engine=spec.engine, bytes=need, basis="estimate", need_bytes=need)
+
+
+def quant_hint(spec: LaneSpec) -> str | None:
+    """The weights' quant of a reserving lane, for sizing a catalog model: vLLM's --quantization
+    (awq_marlin → AWQ), else a quant named in the repo id (…-AWQ-4bit, …-NVFP4)."""
+    from lanekit.lanes.cluster import quant_from_flag
+
+    found = quant_from_flag(getattr(spec, "quantization", None))
+    if found:
+        return found
+    name = spec.model.upper().replace("_", "-")
+    return next((q for q in ("NVFP4", "MXFP4", "AWQ", "GPTQ", "FP8") if q in name.split("/")[-1]), None)
 
 
 def resolve_pool(spec: ApplianceSpec, hw: str | None = None) -> tuple[int, int, bool, str]:

@@ -87,13 +87,14 @@ class ClusterSpec(BaseModel):
     tensor_split: list[float] | None = Field(default=None, description="llama.cpp RPC: share per node")
     lane: LaneSpec
 
-    @field_validator("lane", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _lane(cls, value: Any) -> Any:
-        if isinstance(value, LaneSpec):
-            return value
-        data = {"warm_timeout_s": CLUSTER_WARM_TIMEOUT_S, **(value or {})}
-        return parse_lane(data, where="cluster.lane")
+    def _lane(cls, data: Any) -> Any:
+        """The lane is named after the cluster unless it says otherwise, and waits out a long warm-up."""
+        if isinstance(data, dict) and isinstance(data.get("lane"), dict):
+            lane = {"name": data.get("name"), "warm_timeout_s": CLUSTER_WARM_TIMEOUT_S, **data["lane"]}
+            data = {**data, "lane": parse_lane(lane, where="cluster.lane")}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -281,12 +282,12 @@ def model_estimate(spec: ClusterSpec, pool_bytes: int | None = None):
     if shape is None:
         raise ConfigError(f"cluster.lane.model: cannot size {lane.model!r} (not a folder or catalog id)",
                           fix="set cluster.size_as to a catalog id (`lanekit fit --catalog`) and cluster.quant")
-    quant = spec.quant or _quant_from_flag(getattr(lane, "quantization", None))
+    quant = spec.quant or quant_from_flag(getattr(lane, "quantization", None))
     return estimate_memory(shape, ctx=lane.ctx, parallel=lane.parallel, kv_dtype=lane.kv_dtype, engine="vllm",
                            quant=quant, headroom_bytes=0)
 
 
-def _quant_from_flag(flag: str | None) -> str | None:
+def quant_from_flag(flag: str | None) -> str | None:
     """vLLM's --quantization names → the catalog's quant families (gptq_marlin → GPTQ)."""
     if not flag:
         return None

@@ -34,13 +34,16 @@ class Finding(BaseModel):
         return f"{self.status.upper():4} {self.code:24} {where}{self.message}"
 
 
-def _versions(spec: ClusterSpec, facts: dict[str, NodeFacts]) -> list[Finding]:
+def _versions(spec: ClusterSpec, facts: dict[str, NodeFacts], engine_required: bool = True) -> list[Finding]:
     out: list[Finding] = []
     head = facts[spec.head.name]
     packages = ["ray", "vllm", "torch"] if spec.engine == "vllm" else []
     for pkg in packages:
         seen = {name: getattr(f, pkg) for name, f in facts.items()}
         missing = [n for n, v in seen.items() if v is None]
+        if pkg != "ray" and not engine_required and len(missing) == len(seen):
+            out.append(Finding(code=f"{pkg}-version", status="skip", message=f"{pkg} not installed (Ray-only run)"))
+            continue
         if pkg != "torch" and missing:
             out.append(Finding(code=f"{pkg}-missing", status="fail", node=",".join(missing),
                                message=f"{pkg} is not installed for {', '.join(facts[n].executable for n in missing)}",
@@ -150,9 +153,10 @@ def _rpc_builds(spec: ClusterSpec, facts: dict[str, NodeFacts]) -> list[Finding]
     return [Finding(code="rpc-build", status="pass", message="the same rpc-server build on every node")]
 
 
-def check_nodes(spec: ClusterSpec, facts: dict[str, NodeFacts]) -> list[Finding]:
-    """Everything that can be checked before anything starts: versions, addresses, MTU, env, builds."""
-    return [*_versions(spec, facts), *_addresses(spec, facts), *_mtu(spec, facts), *_env(spec),
+def check_nodes(spec: ClusterSpec, facts: dict[str, NodeFacts], engine_required: bool = True) -> list[Finding]:
+    """Everything that can be checked before anything starts: versions, addresses, MTU, env, builds.
+    `engine_required=False` (a Ray-only bring-up) lets vLLM be absent everywhere, never on one node only."""
+    return [*_versions(spec, facts, engine_required), *_addresses(spec, facts), *_mtu(spec, facts), *_env(spec),
             *_rpc_builds(spec, facts)]
 
 

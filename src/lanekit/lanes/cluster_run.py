@@ -133,7 +133,8 @@ def ray_temp_dir(spec: ClusterSpec) -> str:
 def probe_all(spec: ClusterSpec, rpc_server: str | None = None) -> dict[str, NodeFacts]:
     """Run the probe on every node (with the rpc-server build hashed, for llama.cpp lanes)."""
     files = [rpc_server] if rpc_server else []
-    return {n.name: NodeShell(n).probe(files) for n in spec.nodes}
+    # under the node's own environment: what Ray and the engine will import there
+    return {n.name: NodeShell(n).probe(files, env=node_env(spec, n)) for n in spec.nodes}
 
 
 def pools_for(spec: ClusterSpec, facts: dict[str, NodeFacts] | None, hw: str | None = None) -> dict[str, tuple[int, int]]:
@@ -171,14 +172,14 @@ class ClusterRun:
         self.findings: list[Finding] = []
 
     # -- steps ---------------------------------------------------------------------------------
-    def preflight(self, hw: str | None = None) -> list[Finding]:
+    def preflight(self, hw: str | None = None, engine_required: bool = True) -> list[Finding]:
         """Probe and check every node, size each node's share; raise on the first failure found."""
         if read_record(self.spec.name) is not None:
             raise ConfigError(f"cluster {self.spec.name!r} is already up (a record exists)",
                               fix=f"`lanekit cluster down {self.spec.name}` first")
         self.progress(f"probing {len(self.spec.nodes)} nodes")
         facts = probe_all(self.spec, self.rpc_build.rpc_server if self.rpc_build else None)
-        self.findings = check_nodes(self.spec, facts)
+        self.findings = check_nodes(self.spec, facts, engine_required)
         self._refuse(self.findings)
         self.shares = node_shares(self.spec, pools_for(self.spec, facts, hw))
         check_shares(self.spec, self.shares)
@@ -277,6 +278,19 @@ class ClusterRun:
         finally:
             stop.set()
             watcher.join(timeout=5)
+
+    def up_nodes(self, *, hw: str | None = None) -> list[Finding]:
+        """Only the cluster, no engine: preflight, Ray (or the rpc-servers) on every node, Ray's view
+        checked. Proves the fabric before a long load; `down()` stops it."""
+        self.preflight(hw, engine_required=False)
+        try:
+            self.start_nodes()
+            if self.spec.engine == "vllm":
+                self.wait_ray()
+        except BaseException:
+            self.down()
+            raise
+        return self.findings
 
     def up(self, *, hw: str | None = None, timeout_s: float | None = None) -> Lane:
         """preflight → nodes → (Ray check) → head lane → warm → NCCL check; torn down on any failure."""
@@ -409,4 +423,8 @@ def teardown(record: ClusterRecord, lane: Lane | None = None) -> ClusterTeardown
     report = ClusterTeardown(name=record.name, lane=lane_report, nodes=reports)
     if all(not n.survivors for n in reports):
         (clusters_dir() / f"{record.name}.json").unlink(missing_ok=True)
+        if spec.engine == "vllm" and any(n.local for n in spec.nodes):
+            import shutil
+
+            shutil.rmtree(ray_temp_dir(spec), ignore_errors=True)  # Ray's sessions and sockets on this machine
     return report
