@@ -177,6 +177,41 @@ def build_progress(line: str) -> float | None:
     return int(match.group(1)) / 100
 
 
+class NinjaWatch:
+    """Progress of a ninja build from `.ninja_log`, which gets one line per finished edge the moment
+    it finishes (ninja's own status lines reach a pipe in blocks, so they cannot drive a bar)."""
+
+    def __init__(self, build: Path, dry_run_lines: str, progress: Callable[[float, str], None]) -> None:
+        import threading
+
+        self.log = build / ".ninja_log"
+        self.total = max(1, sum(1 for ln in dry_run_lines.splitlines() if _PROGRESS.match(ln)))
+        self.base = self._count()
+        self.progress = progress
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _count(self) -> int:
+        try:
+            with open(self.log, "rb") as fh:
+                return sum(1 for line in fh if not line.startswith(b"#"))
+        except OSError:
+            return 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            done = self._count() - self.base
+            self.progress(min(1.0, done / self.total), f"{done}/{self.total} build steps")
+
+    def __enter__(self) -> NinjaWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 def _run_logged(argv: list[str], cwd: Path, log_path: Path, progress: Callable[[float, str], None] | None,
                 env: dict[str, str]) -> None:
     """Run one build step in its own process group, its output appended to `log_path`; on Ctrl-C the
@@ -235,8 +270,13 @@ def build_rpc(version: str | None = None, *, sdist: Path | None = None, extra_cm
     jobs = jobs or os.cpu_count() or 1
     if log:
         log(f"building {', '.join(TARGETS)} with {jobs} jobs")
-    _run_logged(["cmake", "--build", str(build), "--config", "Release", "-j", str(jobs), "--target", *TARGETS],
-                folder, log_path, progress, env)
+    step = ["cmake", "--build", str(build), "--config", "Release", "-j", str(jobs), "--target", *TARGETS]
+    if generator and progress:
+        plan = subprocess.run([*step, "--", "-n"], capture_output=True, text=True, check=False, env=env)
+        with NinjaWatch(build, plan.stdout, progress):
+            _run_logged(step, folder, log_path, None, env)
+    else:
+        _run_logged(step, folder, log_path, progress, env)
     bin_dir = build / "bin"
     server, rpc = bin_dir / "llama-server", _rpc_server_in(bin_dir)
     if not server.is_file() or rpc is None:
