@@ -112,6 +112,8 @@ def register(app: typer.Typer) -> None:
     def check_cmd(file: Path = FILE_ARG,
                   log: Path | None = typer.Option(None, "--log", help="engine log to read NCCL's transport from "
                                                                         "(default: the running lane's)"),
+                  nodes_only: bool = typer.Option(False, "--nodes-only", help="the fabric only: the engine (vLLM) "
+                                                                             "need not be installed yet"),
                   json_out: bool = JSON_OPT) -> None:
         """Fabric preflight: versions equal, each IP on the fast NIC, MTU equal, Ray's view, NCCL transport.
         Exit code 1 when a check fails."""
@@ -124,7 +126,8 @@ def register(app: typer.Typer) -> None:
 
         spec = load_cluster_file(file)
         build = _rpc_build(spec) if spec.engine == "llamacpp" else None
-        findings = check_nodes(spec, probe_all(spec, build.rpc_server if build else None))
+        findings = check_nodes(spec, probe_all(spec, build.rpc_server if build else None),
+                               engine_required=not nodes_only)
         record = read_record(spec.name)
         if record is not None and spec.engine == "vllm":
             run = ClusterRun(spec)
@@ -149,6 +152,8 @@ def register(app: typer.Typer) -> None:
                hw: str | None = typer.Option(None, "--hw", help="size against a profile instead of the probe"),
                timeout: float | None = typer.Option(None, "--timeout", help="warm-up deadline in seconds"),
                dry_run_: bool = typer.Option(False, "--dry-run", help="print per-node commands; start nothing"),
+               nodes_only: bool = typer.Option(False, "--nodes-only", help="start and check Ray (or the "
+                                                                          "rpc-servers) only, no engine"),
                json_out: bool = JSON_OPT) -> None:
         """Check, size per node, start every node, then the head lane; waits out the warm-up with progress."""
         import shlex
@@ -172,6 +177,14 @@ def register(app: typer.Typer) -> None:
             return
         run = ClusterRun(spec, rpc_build=build, progress=lambda text: err_console.print(text, markup=False,
                                                                                         style="dim"))
+        if nodes_only:
+            findings = run.up_nodes(hw=hw)
+            if json_out:
+                print_json([f.model_dump() for f in findings])
+            else:
+                _print_findings(findings)
+                console.print(f"[green]nodes up[/] {spec.name}: `lanekit cluster down {spec.name}` stops them")
+            return
         lane = run.up(hw=hw, timeout_s=timeout)
         row = registry.as_row(lane.record)
         if json_out:
