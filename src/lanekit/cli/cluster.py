@@ -121,7 +121,8 @@ def register(app: typer.Typer) -> None:
         from lanekit.lanes import registry
         from lanekit.lanes.cluster import load_cluster_file
         from lanekit.lanes.cluster_check import check_nccl, check_nodes, failed
-        from lanekit.lanes.cluster_run import ClusterRun, probe_all, read_record
+        from lanekit.lanes.cluster_run import ClusterRun, probe_all
+        from lanekit.lanes.cluster_state import read_record
         from lanekit.lanes.lifecycle import tail
 
         spec = load_cluster_file(file)
@@ -199,7 +200,7 @@ def register(app: typer.Typer) -> None:
         """Stop the head lane, then every node's processes; verify nothing survived on any node."""
         from lanekit.cli.output import console, print_json
         from lanekit.errors import LaneNotFound
-        from lanekit.lanes.cluster_run import read_record, teardown
+        from lanekit.lanes.cluster_state import read_record, teardown
 
         if Path(name).is_file():
             from lanekit.lanes.cluster import load_cluster_file
@@ -229,7 +230,7 @@ def register(app: typer.Typer) -> None:
         from lanekit.lanes import registry
         from lanekit.lanes.cluster import ClusterSpec
         from lanekit.lanes.cluster_nodes import NodeShell
-        from lanekit.lanes.cluster_run import clusters_dir, read_record
+        from lanekit.lanes.cluster_state import clusters_dir, read_record
 
         rows = []
         for path in sorted(clusters_dir().glob("*.json")):

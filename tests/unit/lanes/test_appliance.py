@@ -11,8 +11,16 @@ import yaml
 from lanekit.catalog.hardware import get_profile
 from lanekit.catalog.memory import GIB
 from lanekit.errors import ConfigError, LaneWontFit
-from lanekit.lanes.appliance import (ApplianceSpec, best_fitting_set, lane_footprint, lanes_to_drop,
-                                     load_appliance_file, plan_appliance, plan_set, require_fits)
+from lanekit.lanes.appliance import (
+    ApplianceSpec,
+    best_fitting_set,
+    lane_footprint,
+    lanes_to_drop,
+    load_appliance_file,
+    plan_appliance,
+    plan_set,
+    require_fits,
+)
 from lanekit.lanes.cluster import VLLM_RUNTIME_OUTSIDE_BYTES
 from lanekit.lanes.spec import parse_lane
 

@@ -11,8 +11,18 @@ import pytest
 
 from lanekit.catalog.memory import GIB
 from lanekit.errors import ConfigError, LaneWontFit
-from lanekit.lanes.cluster import (ClusterSpec, check_shares, node_env, node_shares, ray_start_argv, rpc_lane,
-                                   rpc_server_argv, vllm_head_argv, vllm_head_env, weights_per_node_gib)
+from lanekit.lanes.cluster import (
+    ClusterSpec,
+    check_shares,
+    node_env,
+    node_shares,
+    ray_start_argv,
+    rpc_lane,
+    rpc_server_argv,
+    vllm_head_argv,
+    vllm_head_env,
+    weights_per_node_gib,
+)
 from lanekit.lanes.cluster_check import check_nccl, check_nodes, check_ray_nodes, nccl_transport
 from lanekit.lanes.cluster_nodes import NodeFacts, NodeShell, marker
 
