@@ -42,7 +42,9 @@ class ClusterNode(BaseModel):
     ssh: str | None = Field(default=None, description="`user@host` lanekit reaches the node by; None: this machine")
     python: str | None = Field(default=None, description="interpreter with ray (+ vllm) on the node")
     gpus: int = Field(default=1, ge=0)
-    memory_bytes: int | None = Field(default=None, ge=1, description="the node's pool; default: probed, or --hw")
+    memory_bytes: int | None = Field(default=None, ge=1, description="this node's own pool (a GPU's memory, or a "
+                                                                    "share you give it); default: its machine's "
+                                                                    "memory, probed, shared by its nodes")
     rpc_port: int = Field(default=RPC_PORT, ge=1, le=65535)
     rpc_threads: int | None = Field(default=None, ge=1, description="rpc-server -t (CPU device threads)")
     env: dict[str, str] = Field(default_factory=dict, description="variables for this node only")
@@ -62,7 +64,10 @@ class ClusterNode(BaseModel):
 
     @property
     def host_key(self) -> str:
-        """Nodes with the same key share one machine's memory."""
+        """Nodes with the same key share one pool: their machine's memory, unless a node declares its
+        own (`memory_bytes`: one GPU of several on a host, or a share it is given)."""
+        if self.memory_bytes is not None:
+            return f"{self.ssh or 'localhost'}/{self.name}"
         return self.ssh or "localhost"
 
 
@@ -264,7 +269,7 @@ class NodeShare(BaseModel):
         if self.reserved_bytes is not None:
             out.append(f"  reserved {fmt_bytes(self.reserved_bytes)} (gpu_memory_utilization x "
                        f"{fmt_bytes(self.pool_bytes)}) + runtime {fmt_bytes(self.outside_bytes)}")
-        out.append(f"  needs {fmt_bytes(self.need_bytes)} + OS {fmt_bytes(self.os_reserve_bytes)} of "
+        out.append(f"  needs {fmt_bytes(self.need_bytes)} + reserve {fmt_bytes(self.os_reserve_bytes)} of "
                    f"{fmt_bytes(self.pool_bytes)} on {self.host}")
         return out
 
@@ -327,8 +332,8 @@ def node_shares(spec: ClusterSpec, pools: dict[str, tuple[int, int]]) -> list[No
         frac = part / total
         weights, kv = int(est.weights_bytes * frac), int(est.kv_bytes * frac)
         overhead = GIB // 4  # rpc-server: its compute buffer for the layers it holds
-        if node is spec.head:
-            overhead += est.overhead_bytes  # llama-server itself runs here: context, logits, embeddings
+        if node is spec.head and node.memory_bytes is None:
+            overhead += est.overhead_bytes  # llama-server shares this machine's pool: context, logits
         shares.append(NodeShare(node=node.name, host=node.host_key, pool_bytes=pool, os_reserve_bytes=reserve,
                                 weights_bytes=weights, kv_bytes=kv, overhead_bytes=overhead,
                                 need_bytes=weights + kv + overhead))
@@ -358,10 +363,11 @@ def check_shares(spec: ClusterSpec, shares: list[NodeShare]) -> None:
         need = sum(s.need_bytes for s in group) + reserve
         if need > pool:
             lines = [line for s in group for line in s.lines()]
+            what = "gpu_memory_utilization or ctx" if spec.engine == "vllm" else "ctx, set tensor_split"
             raise LaneWontFit(f"cluster {spec.name!r}: {', '.join(s.node for s in group)} on {host} need "
-                              f"{fmt_bytes(need)} with the OS reserve, {fmt_bytes(need - pool)} more than its "
+                              f"{fmt_bytes(need)} with the reserve, {fmt_bytes(need - pool)} more than its "
                               f"{fmt_bytes(pool)}:\n  " + "\n  ".join(lines),
-                              fix="lower gpu_memory_utilization or ctx, use a smaller quant, or add a node")
+                              fix=f"lower {what}, use a smaller quant, or add a node")
 
 
 def weights_per_node_gib(spec: ClusterSpec) -> float:

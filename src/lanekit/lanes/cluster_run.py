@@ -81,8 +81,8 @@ def pools_for(spec: ClusterSpec, facts: dict[str, NodeFacts] | None, hw: str | N
         if hw:
             prof = get_profile(hw)
             out[node.name] = (prof.memory_bytes, prof.os_reserved_bytes or max(2 * GIB, prof.memory_bytes // 20))
-        elif node.memory_bytes:
-            out[node.name] = (node.memory_bytes, max(2 * GIB, node.memory_bytes // 20))
+        elif node.memory_bytes:  # a GPU's memory or a share: no OS lives in it, keep 5 % for fragmentation
+            out[node.name] = (node.memory_bytes, node.memory_bytes // 20)
         elif facts and facts[node.name].mem_available_bytes:
             f = facts[node.name]
             out[node.name] = (int(f.mem_available_bytes), max(2 * GIB, int(f.mem_total_bytes or 0) // 20))

@@ -104,6 +104,15 @@ def test_nodes_on_one_machine_share_its_memory():
         check_shares(spec, node_shares(spec, {"a": SPARK_POOL, "b": SPARK_POOL}))
 
 
+def test_nodes_that_declare_their_own_memory_are_separate_pools_on_one_host():
+    # two GPUs of one host: each rpc-server/rank draws on its own GPU, not on a shared pool
+    spec = seed_003(nodes=[{"name": "a", "address": "127.0.0.2", "memory_bytes": SPARK_POOL[0]},
+                           {"name": "b", "address": "127.0.0.3", "memory_bytes": SPARK_POOL[0]}])
+    shares = node_shares(spec, {"a": SPARK_POOL, "b": SPARK_POOL})
+    assert [s.host for s in shares] == ["localhost/a", "localhost/b"]
+    check_shares(spec, shares)
+
+
 @pytest.mark.parametrize("over, message", [
     ({"tensor_parallel": 4}, "nodes hold 2 GPUs"),
     ({"nodes": [{"name": "a", "address": "10.0.0.1"}, {"name": "b", "address": "10.0.0.1"}]}, "VLLM_HOST_IP"),
