@@ -105,7 +105,7 @@ def load_appliance_file(path: str | Path, lanes_file: str | Path | None = None) 
     doc = read_yaml(path) or {}
     data = doc.get("appliance", doc) if isinstance(doc, dict) else None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected an `appliance:` mapping", fix="see README 'appliance'")
+        raise ConfigError(f"{path}: expected an `appliance:` mapping", fix="start the file with `appliance:` and list `lanes:` under it")
     data = dict(data)
     ref = data.pop("lanes_file", None) or lanes_file
     lanes = data.get("lanes")

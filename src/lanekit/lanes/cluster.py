@@ -154,7 +154,7 @@ def load_cluster_file(path: str | Path) -> ClusterSpec:
     doc = read_yaml(path) or {}
     data = doc.get("cluster", doc) if isinstance(doc, dict) else None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a `cluster:` mapping", fix="see README 'multi-node lanes'")
+        raise ConfigError(f"{path}: expected a `cluster:` mapping", fix="start the file with `cluster:` holding `name`, `nodes` and `lane`")
     try:
         return ClusterSpec.model_validate(data)
     except ValidationError as exc:

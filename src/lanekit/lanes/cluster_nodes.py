@@ -274,17 +274,43 @@ class NodeShell:
         return StopResult(node=self.node.name, **answer)
 
 
-def wait_port(address: str, port: int, timeout_s: float, alive=None) -> bool:
-    """True once a TCP connect to address:port succeeds; False at the deadline or when `alive()` fails."""
+    def wait_listening(self, mark: str, address: str, port: int, timeout_s: float) -> bool:
+        """True once one of the node's marked processes listens on address:port; False when they all
+        died or at the deadline. Here the listener's pid is checked (a stranger already on the port is
+        not ours); over ssh, a marked process alive and the port answering."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.node.local:
+                from lanekit.dirs import home
+
+                mine = {p.pid for p in procs.marked_processes(mark, str(home()))}
+                if not mine:
+                    return False
+                if _listener_pids(address, port) & mine:
+                    return True
+            else:
+                if not self.marked_pids(mark):
+                    return False
+                if _connects(address, port):
+                    return True
+            time.sleep(0.2)
+        return False
+
+
+def _listener_pids(address: str, port: int) -> set[int]:
+    import psutil
+
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return set()
+    return {c.pid for c in conns if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+            and c.laddr.ip in (address, "0.0.0.0", "::") and c.pid is not None}
+
+
+def _connects(address: str, port: int) -> bool:
     import socket
 
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if alive is not None and not alive():
-            return False
-        with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex((address, port)) == 0:
-                return True
-        time.sleep(0.1)
-    return False
+    with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((address, port)) == 0

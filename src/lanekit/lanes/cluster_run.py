@@ -30,7 +30,7 @@ from lanekit.lanes.cluster import (
     vllm_head_env,
 )
 from lanekit.lanes.cluster_check import Finding, check_nccl, check_nodes, check_ray_nodes, failed
-from lanekit.lanes.cluster_nodes import NodeFacts, NodeShell, marker, wait_port
+from lanekit.lanes.cluster_nodes import NodeFacts, NodeShell, marker
 from lanekit.lanes.cluster_state import (
     ClusterRecord,
     ClusterTeardown,
@@ -147,7 +147,7 @@ class ClusterRun:
             write_record(self.record)
             if port is not None:
                 limit = RPC_START_TIMEOUT_S if self.spec.engine == "llamacpp" else RAY_JOIN_TIMEOUT_S
-                if not wait_port(node.address, port, limit, alive=lambda m=mark, s=shell: bool(s.marked_pids(m))):
+                if not shell.wait_listening(mark, node.address, port, limit):
                     raise LaneStartError(f"cluster {self.spec.name!r}: {Path(argv[0]).name} on {node.name} never "
                                          f"listened on {node.address}:{port}", fix=f"read {log_path}",
                                          log_tail=tail(log_path, 15) if node.local else "")

@@ -257,3 +257,25 @@ def test_hermes_merge_keeps_the_users_settings_and_is_idempotent(tmp_path):
     write_merged(path, _routing(), "spark")
     assert yaml.safe_load(path.read_text()) == first
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_cli_plan_prints_the_arithmetic_and_refuses_an_over_budget_set_with_exit_2(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    lanes = [{"name": n, "engine": "vllm-docker", "model": "bullpoint/Qwen3-Coder-Next-AWQ-4bit",
+              "gpu_memory_utilization": g} for n, g in (("coder", 0.45), ("fast", 0.35))]
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump({"appliance": {"name": "spark", "lanes": lanes}}))
+    ok = subprocess.run([sys.executable, "-m", "lanekit.cli.main", "appliance", "plan", str(path), "--hw", "gb10",
+                         "--json"], capture_output=True, text=True, timeout=60, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["fits"] is True
+    lanes.append({"name": "extra", "engine": "vllm-docker", "model": "x/y-AWQ", "gpu_memory_utilization": 0.15})
+    path.write_text(yaml.safe_dump({"appliance": {"name": "spark", "lanes": lanes}}))
+    bad = subprocess.run([sys.executable, "-m", "lanekit.cli.main", "appliance", "plan", str(path), "--hw", "gb10"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("error: appliance 'spark' does not fit together") and "drop lane 'extra'" in bad.stderr
+    assert "short by" in bad.stdout  # the arithmetic is printed before the refusal
