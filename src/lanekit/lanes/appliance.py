@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lanekit.catalog.memory import GIB, fmt_bytes
 from lanekit.errors import ConfigError, LaneWontFit, ModelError
-from lanekit.lanes.cluster import VLLM_RUNTIME_OUTSIDE_BYTES
+from lanekit.lanes.cluster import VLLM_RUNTIME_OUTSIDE_BYTES, canonical_ip
 from lanekit.lanes.spec import LaneSpec, format_validation_error, load_lanes_file, parse_lane, read_yaml
 
 BASE_PORT = 10101  # seed 002's lane A; the next lanes count up
@@ -54,13 +54,7 @@ class ApplianceSpec(BaseModel):
     @field_validator("bind")
     @classmethod
     def _bind(cls, value: str) -> str:
-        import ipaddress
-
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IP address (127.0.0.1: this machine; 0.0.0.0: every "
-                             "interface; or one LAN address)") from None
+        return canonical_ip(value, "127.0.0.1: this machine; 0.0.0.0: every interface; or one LAN address")
 
     @model_validator(mode="after")
     def _consistent(self):

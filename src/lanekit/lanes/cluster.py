@@ -29,6 +29,14 @@ VLLM_RUNTIME_OUTSIDE_BYTES = int(5.4 * GIB)
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
+def canonical_ip(value: str, hint: str) -> str:
+    """`value` as a normalised IP address; ValueError with `hint` for anything else (names included)."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address; {hint}") from None
+
+
 class ClusterNode(BaseModel):
     """One machine of the lane. The first node in the list is the head."""
 
@@ -52,11 +60,8 @@ class ClusterNode(BaseModel):
     @field_validator("address")
     @classmethod
     def _ip(cls, value: str) -> str:
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            raise ValueError(f"{value!r} is not an IP address; give the node's IP on the fast interface "
-                             "(a hostname can resolve to the wrong NIC)") from None
+        return canonical_ip(value, "give the node's IP on the fast interface (a hostname can resolve to the "
+                                   "wrong NIC)")
 
     @property
     def local(self) -> bool:

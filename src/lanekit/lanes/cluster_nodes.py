@@ -126,21 +126,20 @@ if action == "probe":
                       "mem_available_bytes": avail, "gpus": gpus, "interfaces": interfaces(), "files": files}))
 elif action == "stop":
     marker, home, grace = sys.argv[2], sys.argv[3], float(sys.argv[4])
-    pids = marked(marker, home)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except Exception:
-            pass
+
+    def send(pids, sig):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except Exception:
+                pass
+        return pids
+
+    pids = send(marked(marker, home), signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and marked(marker, home):
         time.sleep(0.2)
-    killed = marked(marker, home)
-    for pid in killed:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except Exception:
-            pass
+    killed = send(marked(marker, home), signal.SIGKILL)
     time.sleep(0.5)
     print(json.dumps({"signalled": pids, "killed": killed, "survivors": marked(marker, home)}))
 elif action == "list":

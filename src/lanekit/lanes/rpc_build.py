@@ -23,6 +23,7 @@ import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 from pydantic import BaseModel, Field
 
@@ -203,7 +204,7 @@ class NinjaWatch:
             done = self._count() - self.base
             self.progress(min(1.0, done / self.total), f"{done}/{self.total} build steps")
 
-    def __enter__(self) -> NinjaWatch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
