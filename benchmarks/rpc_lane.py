@@ -1,7 +1,7 @@
 """The llama.cpp RPC lane against the same model without RPC, measured side by side.
 
     python benchmarks/rpc_lane.py [--model smollm2-135m] [--rounds 3] [--samples 5] [--max-tokens 64]
-                                  [--concurrency 1,2,4] [--ngl 99] [--node-env CUDA_VISIBLE_DEVICES=0 ...]
+                                  [--concurrency 1,2,4 --parallel 4] [--ngl 99] [--node-env CUDA_VISIBLE_DEVICES=0 ...]
                                   [--baseline-env CUDA_VISIBLE_DEVICES=0] [--head-env CUDA_VISIBLE_DEVICES=]
                                   [--share-gib 12] [--out DIR]
 
@@ -53,6 +53,7 @@ def plain_round(build, args: argparse.Namespace) -> dict[str, Any]:
     from lanekit.lanes.spec import parse_lane
 
     spec = parse_lane({"name": "rpc-bench-plain", "model": args.model, "ctx": args.ctx, "threads": args.threads,
+                       "parallel": args.parallel,
                        "binary": build.llama_server, "env": _env(args.baseline_env), "warm_timeout_s": 900,
                        **({"gpu_layers": args.ngl} if args.ngl is not None else {}),
                        **({"synthetic": True} if args.synthetic else {})})
@@ -83,6 +84,7 @@ def rpc_round(build, args: argparse.Namespace) -> dict[str, Any]:
             node["memory_bytes"] = int(args.share_gib * 2**30)
         nodes.append(node)
     lane = {"engine": "llamacpp", "model": args.model, "ctx": args.ctx, "threads": args.threads,
+            "parallel": args.parallel,
             "env": _env(args.head_env), "warm_timeout_s": 900, **({"synthetic": True} if args.synthetic else {})}
     if args.ngl is not None:
         lane["gpu_layers"] = args.ngl
@@ -105,7 +107,8 @@ def rpc_round(build, args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m", help="GGUF path or embedded model id")
-    parser.add_argument("--ctx", type=int, default=2048)
+    parser.add_argument("--ctx", type=int, default=2048, help="context per request")
+    parser.add_argument("--parallel", type=int, default=1, help="slots (the sweep needs >= its top level)")
     parser.add_argument("--threads", type=int, default=2, help="llama-server -t (plain lane and RPC head)")
     parser.add_argument("--rpc-threads", type=int, default=2, help="rpc-server -t on each node")
     parser.add_argument("--addresses", default="127.0.0.2,127.0.0.3", help="one loopback address per node")

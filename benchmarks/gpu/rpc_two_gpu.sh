@@ -16,6 +16,8 @@
 #   SHARE_GIB   memory each GPU-node is given for the lane's sizing (12: the model needs both)
 #   CUDA_ARCH   CMAKE_CUDA_ARCHITECTURES (90: H100/H200)    JOBS  build jobs (all cores - 1)
 #   ROUNDS SAMPLES MAX_TOKENS CONCURRENCY   (2, 5, 128, "1,2,4,8")
+#   ADDRESSES   the nodes' loopback addresses ("127.0.0.2,127.0.0.3"; "127.0.0.1,127.0.0.1" works too: the
+#               ports differ) — a sandbox whose loopback holds only 127.0.0.1 needs the second form
 #   WORK        scratch folder kept between the two steps (/tmp/lanekit-rpc-gpu)
 # NCCL's NVLink multicast stays off in every process started here (NCCL_NVLS_ENABLE=0).
 set -euo pipefail
@@ -42,6 +44,13 @@ fi
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" | tee -a "$OUT/run.log"; }
 GGUF="$WORK/synth-$(echo "$MODEL" | tr '/' '_')-$QUANT.gguf"
 T0=$SECONDS
+# a command killed at its limit must not leave an rpc-server or llama-server holding a GPU (they run in
+# their own sessions): stop whatever lanekit started under this LANEKIT_HOME
+cleanup() {
+  "${LANEKIT[@]}" cluster down rpc-bench >/dev/null 2>&1 || true
+  "${LANEKIT[@]}" down --all >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
 
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)
 log "GPUs: $gpus — $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | paste -sd';')"
@@ -72,7 +81,7 @@ if [ "$STEP" = bench ] || [ "$STEP" = all ]; then
 cluster:
   name: one-gpu
   nodes: [{name: gpu0, address: 127.0.0.2, memory_bytes: $(( SHARE_GIB * 1024 * 1024 * 1024 ))}]
-  lane: {engine: llamacpp, model: $GGUF, ctx: 4096, synthetic: true}
+  lane: {engine: llamacpp, model: $GGUF, ctx: 4096, parallel: 8, synthetic: true}
 EOF
   sed -e 's/name: one-gpu/name: two-gpu/' \
       -e "s|nodes: \[{name: gpu0, address: 127.0.0.2, memory_bytes: \([0-9]*\)}\]|nodes: [{name: gpu0, address: 127.0.0.2, memory_bytes: \1}, {name: gpu1, address: 127.0.0.3, rpc_port: 50053, memory_bytes: \1}]|" \
@@ -83,10 +92,11 @@ EOF
   set -e
   log "guard: one GPU share of ${SHARE_GIB} GiB -> exit $one (2 = refused, expected); two shares -> exit $two (0 expected)"
   log "rounds: plain lane on GPU 0 vs the RPC lane over GPU 0 + GPU 1"
-  "$PY" "$REPO/benchmarks/rpc_lane.py" --model "$GGUF" --synthetic --ngl 99 --ctx 4096 --threads 4 --rpc-threads 4 \
+  "$PY" "$REPO/benchmarks/rpc_lane.py" --model "$GGUF" --synthetic --ngl 99 --ctx 4096 --parallel 8 --threads 4 --rpc-threads 4 \
     --node-env CUDA_VISIBLE_DEVICES=0 --node-env CUDA_VISIBLE_DEVICES=1 --baseline-env CUDA_VISIBLE_DEVICES=0 \
     --head-env CUDA_VISIBLE_DEVICES= --share-gib "$SHARE_GIB" --rounds "${ROUNDS:-2}" --samples "${SAMPLES:-5}" \
     --max-tokens "${MAX_TOKENS:-128}" --concurrency "${CONCURRENCY:-1,2,4,8}" --out "$OUT" \
+    --addresses "${ADDRESSES:-127.0.0.2,127.0.0.3}" \
     2> >(tee -a "$OUT/bench.log" >&2) | tee "$OUT/summary.json"
   nvidia-smi --query-gpu=index,memory.used --format=csv > "$OUT/gpu-memory-after.csv"
   leftover=$(pgrep -f "$BIN/(ggml-rpc-server|rpc-server|llama-server)" || true)

@@ -103,3 +103,28 @@ def test_a_node_whose_rpc_server_cannot_start_is_named_and_the_rest_torn_down(rp
     finally:
         squatter.close()
     assert marked(spec) == [] and read_record("rpcfail") is None
+
+
+def test_cli_up_status_down_from_separate_commands(rpc_build, tmp_path):
+    """`cluster up` exits once ready; a later `cluster down` finds the nodes by the record and stops them."""
+    import yaml
+
+    spec = rpc_spec("rpccli")
+    path = tmp_path / "rpccli.yaml"
+    path.write_text(yaml.safe_dump({"cluster": spec.model_dump(mode="json", exclude_unset=True)}))
+
+    def lanekit(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "lanekit.cli.main", *args], capture_output=True, text=True,
+                              timeout=300, check=False)
+
+    up = lanekit("cluster", "up", str(path), "--json")
+    try:
+        assert up.returncode == 0, up.stderr
+        assert json.loads(up.stdout)["name"] == "rpccli" and len(marked(spec)) == 2
+        status = json.loads(lanekit("cluster", "status", "--json").stdout)
+        row = next(r for r in status if r["name"] == "rpccli")
+        assert row["lane_state"] == "live" and [n["running"] for n in row["nodes"]] == [1, 1]
+    finally:
+        down = lanekit("cluster", "down", "rpccli", "--json")
+    assert down.returncode == 0, down.stderr + down.stdout
+    assert json.loads(down.stdout)["verified"] is True and marked(spec) == []

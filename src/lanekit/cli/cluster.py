@@ -123,7 +123,6 @@ def register(app: typer.Typer) -> None:
         from lanekit.lanes.cluster_check import check_nccl, check_nodes, failed
         from lanekit.lanes.cluster_run import ClusterRun, probe_all
         from lanekit.lanes.cluster_state import read_record
-        from lanekit.lanes.lifecycle import tail
 
         spec = load_cluster_file(file)
         build = _rpc_build(spec) if spec.engine == "llamacpp" else None
@@ -139,7 +138,9 @@ def register(app: typer.Typer) -> None:
             findings += check_ray_nodes(spec, view["nodes"]) + worker_env_findings(spec, view["workers"])
         text = log.read_text(errors="replace") if log else None
         if text is None and record is not None and record.lane and registry.read(record.lane):
-            text = tail(registry.read(record.lane).log_path, 4000)
+            from lanekit.lanes.cluster_run import engine_logs
+
+            text = engine_logs(spec, registry.read(record.lane).log_path)
         findings += check_nccl(spec, text)
         if json_out:
             print_json([f.model_dump() for f in findings])

@@ -183,7 +183,11 @@ def lane_footprint(spec: LaneSpec, pool_bytes: int, unified: bool) -> Footprint:
         except ModelError:
             need = None  # the reservation is what it takes either way
         problem = None
-        if gmu is None:
+        if unified and "--enable-sleep-mode" in spec.extra_args:
+            problem = ("sleep mode frees nothing on unified memory (level 1 moves the weights to CPU RAM, the "
+                       "same pool; level 2 drops them and wake reloads them): remove --enable-sleep-mode and "
+                       "size the lanes to run together")
+        elif gmu is None:
             problem = (f"gpu_memory_utilization is not set: vLLM takes {VLLM_DEFAULT_UTILIZATION:g} of the pool "
                        "(on unified memory the whole box); set it for every lane")
         elif need is not None and need > reserved:

@@ -211,7 +211,14 @@ def status(app: ApplianceSpec) -> list[LaneStatus]:
             row.state = "running" if rec.state() == "live" else rec.state()
             running_procs = rec.processes()
             row.rss_bytes = procs.rss_bytes(running_procs) if running_procs else None
-            for field, value in _probe_http(rec.base_url, key, rec.health_url).items():
-                setattr(row, field, value)
+            answers = _probe_http(rec.base_url, key, rec.health_url)
+        else:  # started by its systemd unit or compose, not by lanekit: ask the port itself
+            host = "127.0.0.1" if ipaddress.ip_address(app.bind).is_unspecified else app.bind
+            url = engine_for(spec).base_url(spec.model_copy(update={"host": host}), port)
+            answers = _probe_http(url, key, url.removesuffix("/v1") + "/health")
+            if answers.get("healthy"):
+                row.state = "running (not started by lanekit)"
+        for field, value in answers.items():
+            setattr(row, field, value)
         rows.append(row)
     return rows

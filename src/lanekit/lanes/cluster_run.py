@@ -110,6 +110,10 @@ class ClusterRun:
         if read_record(self.spec.name) is not None:
             raise ConfigError(f"cluster {self.spec.name!r} is already up (a record exists)",
                               fix=f"`lanekit cluster down {self.spec.name}` first")
+        if not self.spec.head.local:
+            raise ConfigError(f"cluster.nodes[0]: the head {self.spec.head.name} is reached over ssh, but the head "
+                              "lane starts on the machine running lanekit",
+                              fix="run `lanekit cluster up` on the head node (drop its `ssh:`)")
         self.progress(f"probing {len(self.spec.nodes)} nodes")
         facts = probe_all(self.spec, self.rpc_build.rpc_server if self.rpc_build else None)
         self.findings = check_nodes(self.spec, facts, engine_required)
@@ -184,7 +188,10 @@ class ClusterRun:
     def head_lane(self) -> Lane:
         """The lane on the head, its guard sized to the head's share only."""
         if self.spec.engine == "vllm":
-            spec = self.spec.lane.model_copy(update={"env": vllm_head_env(self.spec)})
+            update = {"env": vllm_head_env(self.spec)}
+            if not getattr(self.spec.lane, "binary", None) and self.spec.head.python:
+                update["binary"] = NodeShell(self.spec.head).tool("vllm")  # the env Ray runs in on the head
+            spec = self.spec.lane.model_copy(update=update)
             engine = _ClusterHeadEngine(spec, self.spec, self.shares[0] if self.shares else None)
         else:
             spec = rpc_lane(self.spec, self.rpc_build.llama_server if self.rpc_build else None)
@@ -239,7 +246,7 @@ class ClusterRun:
             self.lane.start()
             self.record.ready_s = self.warm_with_progress(self.lane, timeout_s)
             if self.spec.engine == "vllm":
-                nccl = check_nccl(self.spec, tail(self.lane.log_path or "", 4000))
+                nccl = check_nccl(self.spec, engine_logs(self.spec, self.lane.log_path))
                 self.findings += nccl
                 self._refuse(nccl)
             self.record.findings = self.findings
@@ -278,6 +285,16 @@ def worker_env_findings(spec: ClusterSpec, workers: list[dict]) -> list[Finding]
             out.append(Finding(code="vllm-host-ip", status="pass", node=node.name,
                                message=f"workers see VLLM_HOST_IP={node.address}"))
     return out
+
+
+def engine_logs(spec: ClusterSpec, head_log: str | None) -> str:
+    """The text NCCL's transport is read from: the head lane's log (Ray forwards its workers' output
+    to the driver) and, on this machine, Ray's own worker logs."""
+    parts = [tail(head_log, 4000)] if head_log else []
+    logs = Path(ray_temp_dir(spec)) / "session_latest" / "logs"
+    for path in sorted(logs.glob("worker-*.*"))[-16:] if logs.is_dir() else []:
+        parts.append(tail(path, 400))
+    return "\n".join(parts)
 
 
 def _last_line(text: str) -> str:

@@ -84,6 +84,12 @@ def test_unset_utilization_is_a_problem_not_a_guess():
         require_fits(plan)
 
 
+def test_sleep_mode_is_refused_on_unified_memory_only():
+    lane = vllm_lane("sleepy", 0.4, extra_args=["--enable-sleep-mode"])
+    assert "sleep mode frees nothing on unified memory" in lane_footprint(lane, SPARK.memory_bytes, True).problem
+    assert lane_footprint(lane, 80 * GIB, unified=False).problem is None
+
+
 def test_a_reservation_too_small_for_the_weights_is_named():
     # Coder-Next in the catalog, AWQ by its flag: ~45 GB of weights cannot live in 20 % of a Spark
     lane = vllm_lane("tight", 0.2, model="Qwen/Qwen3-Coder-Next", quantization="awq_marlin")

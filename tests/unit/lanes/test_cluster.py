@@ -299,3 +299,12 @@ def test_build_progress_lines():
     assert build_progress("[12/48] Building CXX object x.o") == 0.25
     assert build_progress("[ 42%] Building CXX object") == 0.42
     assert build_progress("warning: x") is None
+
+
+def test_up_refuses_a_head_reached_over_ssh():
+    from lanekit.lanes.cluster_run import ClusterRun
+
+    spec = seed_003(nodes=[{"name": "a", "address": "192.168.100.10", "ssh": "spark-a"},
+                           {"name": "b", "address": "192.168.100.11", "ssh": "spark-b"}])
+    with pytest.raises(ConfigError, match="run `lanekit cluster up` on the head node"):
+        ClusterRun(spec).preflight()
