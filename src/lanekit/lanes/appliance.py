@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from lanekit.catalog.memory import GIB, fmt_bytes
 from lanekit.errors import ConfigError, LaneWontFit, ModelError
 from lanekit.lanes.cluster import VLLM_RUNTIME_OUTSIDE_BYTES, canonical_ip
-from lanekit.lanes.spec import LaneSpec, format_validation_error, load_lanes_file, parse_lane, read_yaml
+from lanekit.lanes.spec import LaneSpec, format_validation_error, load_lanes_file, parse_lane
 
 BASE_PORT = 10101  # seed 002's lane A; the next lanes count up
 VLLM_DEFAULT_UTILIZATION = 0.9  # what vLLM takes when gpu_memory_utilization is not set
@@ -93,14 +93,10 @@ def load_appliance_file(path: str | Path, lanes_file: str | Path | None = None) 
     (`lanes_file:` in the file, else ./lanes.yaml)."""
     from pydantic import ValidationError
 
+    from lanekit.lanes.cluster import read_section
+
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"appliance file {path} not found", fix="pass the path of an appliance YAML file")
-    doc = read_yaml(path) or {}
-    data = doc.get("appliance", doc) if isinstance(doc, dict) else None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected an `appliance:` mapping", fix="start the file with `appliance:` and list `lanes:` under it")
-    data = dict(data)
+    data = read_section(path, "appliance", "and list `lanes:` under it")
     ref = data.pop("lanes_file", None) or lanes_file
     lanes = data.get("lanes")
     if isinstance(lanes, list) and any(isinstance(x, str) for x in lanes):

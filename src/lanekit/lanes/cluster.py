@@ -149,17 +149,23 @@ class ClusterSpec(BaseModel):
         return self.tensor_parallel * self.pipeline_parallel
 
 
+def read_section(path: Path, key: str, holds: str) -> dict[str, Any]:
+    """The mapping under `key:` of a YAML file (or the whole document); ConfigError naming the file."""
+    if not path.is_file():
+        raise ConfigError(f"{key} file {path} not found", fix=f"pass the path of a {key} YAML file")
+    doc = read_yaml(path) or {}
+    data = doc.get(key, doc) if isinstance(doc, dict) else None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a `{key}:` mapping", fix=f"start the file with `{key}:` {holds}")
+    return dict(data)
+
+
 def load_cluster_file(path: str | Path) -> ClusterSpec:
     """Read a cluster file (`cluster: {name, nodes: [...], lane: {...}}`); errors name the field."""
     from pydantic import ValidationError
 
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"cluster file {path} not found", fix="pass the path of a cluster YAML file")
-    doc = read_yaml(path) or {}
-    data = doc.get("cluster", doc) if isinstance(doc, dict) else None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a `cluster:` mapping", fix="start the file with `cluster:` holding `name`, `nodes` and `lane`")
+    data = read_section(path, "cluster", "holding `name`, `nodes` and `lane`")
     try:
         return ClusterSpec.model_validate(data)
     except ValidationError as exc:
