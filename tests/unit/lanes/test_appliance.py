@@ -285,3 +285,32 @@ def test_cli_plan_prints_the_arithmetic_and_refuses_an_over_budget_set_with_exit
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("error: appliance 'spark' does not fit together") and "drop lane 'extra'" in bad.stderr
     assert "short by" in bad.stdout  # the arithmetic is printed before the refusal
+
+
+def test_from_profile_writes_the_best_ranked_lanes_that_fit_together(tmp_path):
+    import subprocess
+    import sys
+
+    from lanekit.report.store import Store
+    from lanekit.results.models import BenchOutcome, DoctorOutcome, EvalOutcome, LaneResult
+
+    store = Store(str(tmp_path / "results.sqlite"))
+    specs = [{"name": n, "engine": "vllm-docker", "model": f"org/{n}-AWQ", "ctx": 65536, "gpu_memory_utilization": g}
+             for n, g in (("a", 0.6), ("b", 0.5), ("c", 0.3))]
+    run = store.new_run("bakeoff", {"plan": {"name": "p", "lanes": specs}})
+    for spec, speed in zip(specs, (90.0, 60.0, 30.0)):  # ranked a, b, c by speed
+        res = LaneResult(name=spec["name"], engine=spec["engine"], model=spec["model"], ctx=65536, parallel=1,
+                         spec=spec, doctor=DoctorOutcome(verdict="pass"), bench=BenchOutcome(single={"decode_tok_s": speed}),
+                         eval=EvalOutcome(agent="builtin", summary={"format_error_rate": 0.0, "clean_run_rate": 1.0}))
+        store.set_summary(run, spec["name"], "lane", res.model_dump(mode="json"))
+    store.finish_run(run, "done")
+    store.close()
+    out = tmp_path / "appliance.yaml"
+    proc = subprocess.run([sys.executable, "-m", "lanekit.cli.main", "appliance", "from-profile", run, "--out", str(out),
+                           "--hw", "gb10", "--db", str(tmp_path / "results.sqlite"), "--name", "box"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    app = load_appliance_file(out)
+    assert [x.name for x in app.lanes] == ["b", "c"]  # a+b and a+c are over a Spark; b+c fit
+    assert app.routes == {"main": "b", "compression": "c", "web_extract": "c"} and app.hw == "gb10"
+    assert plan_appliance(app).fits
