@@ -8,7 +8,9 @@ The bring-ups take ~40-70 s on a 2-core box: marked `ray` (run with `-m ray`; ne
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 
@@ -31,9 +33,11 @@ def spec_for(name: str, head: str = "127.0.0.3", **node_b) -> ClusterSpec:
     })
 
 
-def ray_leftovers(spec: ClusterSpec) -> list[int]:
-    """Every process still running for this cluster: carrying a node's marker, or any Ray process
-    (gcs_server, raylet, workers, agents) whose command line names the cluster's Ray temp dir."""
+def ray_leftovers(spec: ClusterSpec, sessions: list[int] = ()) -> list[int]:
+    """Every process still running for this cluster, found without lanekit's own lookup: carrying a
+    node's marker, a Ray process naming the cluster's Ray temp dir in its command line or an open file
+    (Ray's agents retitle themselves and overwrite their environment), or a member of a session
+    lanekit started."""
     from lanekit.lanes.cluster_state import ray_temp_dir
 
     pids = set()
@@ -41,8 +45,19 @@ def ray_leftovers(spec: ClusterSpec) -> list[int]:
         pids.update(NodeShell(node).marked_pids(marker(spec.name, node.name)))
     temp = ray_temp_dir(spec)
     for proc in psutil.process_iter(["pid", "cmdline"]):
-        if temp in " ".join(proc.info["cmdline"] or []):
-            pids.add(proc.info["pid"])
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if temp in " ".join(proc.info["cmdline"] or []) or os.getsid(proc.pid) in sessions:
+                pids.add(proc.pid)
+                continue
+            for fd in os.listdir(f"/proc/{proc.pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if temp in os.readlink(f"/proc/{proc.pid}/fd/{fd}"):
+                        pids.add(proc.pid)
+                        break
+        except (OSError, psutil.Error):
+            continue
     return sorted(pids)
 
 
@@ -79,12 +94,11 @@ def test_two_node_cluster_comes_up_checks_and_leaves_no_ray_process(ray_cli, tmp
         codes = {(f["code"], f["node"]) for f in json.loads(proc.stdout) if f["status"] == "pass"}
         assert ("ray-node", "b") in codes and ("vllm-host-ip", "b") in codes
     finally:
+        sessions = [p.pid for p in run.record.processes]
         report = run.down()
     assert report.verified, report
-    assert ray_leftovers(spec) == []
+    assert ray_leftovers(spec, sessions) == []
     assert read_record("duo") is None
-    import os
-
     assert not os.path.exists(ray_temp_dir(spec))
 
 
@@ -99,7 +113,9 @@ def test_a_rewritten_head_ip_fails_with_its_code_and_everything_is_torn_down(ray
         run.up_nodes()
     assert [f.code for f in info.value.findings] == ["head-ip-rewritten"]
     assert info.value.fix and "--node-ip-address" in info.value.fix
-    assert ray_leftovers(spec) == [] and read_record("rewrite") is None
+    sessions = [p.pid for p in run.record.processes]
+    assert len(sessions) == 2  # both nodes had started: the failure came from Ray's view
+    assert ray_leftovers(spec, sessions) == [] and read_record("rewrite") is None
 
 
 def test_a_ray_version_mismatch_is_refused_before_anything_starts(ray_cli, tmp_path):

@@ -82,7 +82,31 @@ def read(path):
     except Exception:
         return None
 
-def marked(marker, home):
+def session_of(pid):
+    try:
+        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[3])
+    except Exception:
+        return None
+
+def mentions(pid, tag):
+    """The process names `tag` in its command line or an open file (Ray's processes log under it)."""
+    try:
+        if tag.encode() in open(f"/proc/{pid}/cmdline", "rb").read():
+            return True
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if tag in os.readlink(f"/proc/{pid}/fd/{fd}"):
+                    return True
+            except Exception:
+                pass
+    except Exception:
+        pass
+    return False
+
+def marked(marker, home, sids=(), tag=""):
+    """Pids carrying the marker in their environment, plus (with `sids`) the members of the sessions
+    lanekit started that name `tag`: processes that rewrite their title (Ray's agents, through
+    setproctitle) overwrite the start of their environment, the marker with it."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
@@ -95,6 +119,8 @@ def marked(marker, home):
         if state == "Z":
             continue
         if f"LANEKIT_LANE={marker}".encode() in env and (not home or f"LANEKIT_HOME={home}".encode() in env):
+            found.append(int(pid))
+        elif sids and tag and session_of(pid) in sids and mentions(pid, tag):
             found.append(int(pid))
     return found
 
@@ -126,6 +152,8 @@ if action == "probe":
                       "mem_available_bytes": avail, "gpus": gpus, "interfaces": interfaces(), "files": files}))
 elif action == "stop":
     marker, home, grace = sys.argv[2], sys.argv[3], float(sys.argv[4])
+    tag = sys.argv[5] if len(sys.argv) > 5 else ""
+    sids = {int(x) for x in sys.argv[6:]}
 
     def send(pids, sig):
         for pid in pids:
@@ -135,15 +163,16 @@ elif action == "stop":
                 pass
         return pids
 
-    pids = send(marked(marker, home), signal.SIGTERM)
+    pids = send(marked(marker, home, sids, tag), signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and marked(marker, home):
+    while time.monotonic() < deadline and marked(marker, home, sids, tag):
         time.sleep(0.2)
-    killed = send(marked(marker, home), signal.SIGKILL)
+    killed = send(marked(marker, home, sids, tag), signal.SIGKILL)
     time.sleep(0.5)
-    print(json.dumps({"signalled": pids, "killed": killed, "survivors": marked(marker, home)}))
+    print(json.dumps({"signalled": pids, "killed": killed, "survivors": marked(marker, home, sids, tag)}))
 elif action == "list":
-    print(json.dumps({"pids": marked(sys.argv[2], sys.argv[3])}))
+    print(json.dumps({"pids": marked(sys.argv[2], sys.argv[3], {int(x) for x in sys.argv[5:]},
+                                     sys.argv[4] if len(sys.argv) > 4 else "")}))
 '''
 
 
@@ -259,17 +288,22 @@ class NodeShell:
             raise ConfigError(f"node {self.node.name}: could not start {argv[0]} over ssh: {proc.stderr.strip()}",
                               fix=f"check `ssh {self.node.ssh}` works without a password prompt") from None
 
-    def marked_pids(self, mark: str) -> list[int]:
+    def marked_pids(self, mark: str, tag: str = "", sessions: list[int] | None = None) -> list[int]:
+        """The node's processes of `mark`; with `tag` and `sessions`, also those in a session lanekit
+        started that name `tag` (see NODE_SCRIPT's `marked`)."""
         from lanekit.dirs import home
 
-        return list(self.script("list", mark, str(home())).get("pids", []))
+        extra = [tag, *map(str, sessions or [])] if tag and sessions else []
+        return list(self.script("list", mark, str(home()), *extra).get("pids", []))
 
-    def stop(self, mark: str, grace_s: float = 10.0) -> StopResult:
-        """SIGTERM every process on the node that carries `mark` (and this LANEKIT_HOME), SIGKILL after
-        `grace_s`; never a process by name (`ray stop` would stop every Ray on the machine)."""
+    def stop(self, mark: str, grace_s: float = 10.0, tag: str = "", sessions: list[int] | None = None) -> StopResult:
+        """SIGTERM every process on the node that carries `mark` (and this LANEKIT_HOME), or lives in one
+        of `sessions` and names `tag`; SIGKILL after `grace_s`; never a process by name (`ray stop`
+        would stop every Ray on the machine)."""
         from lanekit.dirs import home
 
-        answer = self.script("stop", mark, str(home()), f"{grace_s:g}", timeout_s=grace_s + PROBE_TIMEOUT_S)
+        extra = [tag, *map(str, sessions or [])] if tag and sessions else []
+        answer = self.script("stop", mark, str(home()), f"{grace_s:g}", *extra, timeout_s=grace_s + PROBE_TIMEOUT_S)
         return StopResult(node=self.node.name, **answer)
 
 

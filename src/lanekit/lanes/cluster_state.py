@@ -114,7 +114,10 @@ def teardown(record: ClusterRecord, lane=None) -> ClusterTeardown:
         reports = []
         for proc in reversed(record.processes):
             node = nodes[proc.node]
-            result = NodeShell(node).stop(proc.mark, NODE_STOP_GRACE_S)
+            # Ray's agents retitle themselves and lose the marker: their session (the `ray start`
+            # lanekit spawned leads it) and Ray's temp dir in their open logs identify them instead
+            tag = ray_temp_dir(spec) if spec.engine == "vllm" else ""
+            result = NodeShell(node).stop(proc.mark, NODE_STOP_GRACE_S, tag=tag, sessions=[proc.pid])
             closed = None
             if proc.port is not None and node.local:
                 from lanekit.lanes.guard import port_is_closed
