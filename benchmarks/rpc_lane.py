@@ -50,10 +50,11 @@ def _measure(base_url: str, model: str, args: argparse.Namespace) -> dict[str, A
 
 def plain_round(build, args: argparse.Namespace) -> dict[str, Any]:
     from lanekit.lanes import Lane
+    from lanekit.lanes.guard import pick_port
     from lanekit.lanes.spec import parse_lane
 
     spec = parse_lane({"name": "rpc-bench-plain", "model": args.model, "ctx": args.ctx, "threads": args.threads,
-                       "parallel": args.parallel,
+                       "parallel": args.parallel, "port": pick_port("127.0.0.1", args.port),
                        "binary": build.llama_server, "env": _env(args.baseline_env), "warm_timeout_s": 900,
                        **({"gpu_layers": args.ngl} if args.ngl is not None else {}),
                        **({"synthetic": True} if args.synthetic else {})})
@@ -84,7 +85,7 @@ def rpc_round(build, args: argparse.Namespace) -> dict[str, Any]:
             node["memory_bytes"] = int(args.share_gib * 2**30)
         nodes.append(node)
     lane = {"engine": "llamacpp", "model": args.model, "ctx": args.ctx, "threads": args.threads,
-            "parallel": args.parallel,
+            "parallel": args.parallel, "port": pick_port("127.0.0.1", args.port),
             "env": _env(args.head_env), "warm_timeout_s": 900, **({"synthetic": True} if args.synthetic else {})}
     if args.ngl is not None:
         lane["gpu_layers"] = args.ngl
@@ -118,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ngl", type=int, default=None, help="-ngl for both lanes (RPC: default 99)")
     parser.add_argument("--share-gib", type=float, default=None, help="memory each node is given (sizing)")
     parser.add_argument("--synthetic", action="store_true", help="random-weight model (speed only)")
+    parser.add_argument("--port", type=int, default=18600,
+                        help="first HTTP port tried for the lanes (away from the 8080s other lanes race for)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=64)

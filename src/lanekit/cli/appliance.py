@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
             print_json(plan.model_dump())
         else:
             _print_plan(plan)
-        require_fits(plan)
+        require_fits(plan, with_arithmetic=json_out)  # the table above already shows it
 
     @sub.command("up")
     def up_cmd(file: Path = FILE_ARG, json_out: bool = JSON_OPT) -> None:

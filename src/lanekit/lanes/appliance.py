@@ -256,18 +256,19 @@ def plan_appliance(spec: ApplianceSpec, hw: str | None = None) -> AppliancePlan:
     return plan_set(spec.name, list(spec.lanes), pool, reserve, unified, source)
 
 
-def require_fits(plan: AppliancePlan) -> None:
-    """Raise LaneWontFit with the arithmetic, naming the lane(s) to drop or the lane that cannot run."""
+def require_fits(plan: AppliancePlan, *, with_arithmetic: bool = True) -> None:
+    """Raise LaneWontFit naming the lane(s) to drop or the lane that cannot run; with the arithmetic
+    unless the caller already printed it."""
     broken = [f for f in plan.footprints if f.problem]
     if broken:
         raise LaneWontFit(f"appliance {plan.name!r}: lane {broken[0].lane!r} {broken[0].problem}",
                           fix=f"fix lane {broken[0].lane!r} in the appliance file")
     if plan.fits:
         return
-    arithmetic = "\n  ".join(plan.lines())
+    arithmetic = ("\n  " + "\n  ".join(plan.lines())) if with_arithmetic else ""
     names = ", ".join(repr(x) for x in plan.drop)
     raise LaneWontFit(f"appliance {plan.name!r} does not fit together: {fmt_bytes(-plan.free_bytes)} over "
-                      f"the pool; drop lane {names}\n  {arithmetic}",
+                      f"the pool; drop lane {names}{arithmetic}",
                       fix=f"remove {names} from the appliance, or lower gpu_memory_utilization / ctx of the others")
 
 
