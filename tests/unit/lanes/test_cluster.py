@@ -3,6 +3,7 @@ fabric checks and their codes, the NCCL transport read from a log, and marker-on
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -288,6 +289,34 @@ def test_node_stop_ends_only_the_processes_that_carry_the_mark(tmp_path):
         result = shell.stop(mark, grace_s=5)
         assert result.signalled == [pid] and result.survivors == [] and shell.marked_pids(mark) == []
         assert stranger.poll() is None  # an unmarked process is never touched
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_node_stop_finds_a_retitled_child_by_its_session_and_the_tag_it_holds_open(tmp_path):
+    """Ray's agents overwrite their environment (setproctitle): the marker is gone, their session and
+    the Ray temp dir they log into remain. A stranger holding the same dir open is never touched."""
+    spec = rpc_spec()
+    shell = NodeShell(spec.nodes[0])
+    mark = marker("retitle", "a")
+    tag = str(tmp_path / "lkray-x")
+    os.makedirs(tag)
+    # the marked leader starts a child with an empty environment (no marker) that keeps a log under tag
+    child = (f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
+             f"\"f = open({tag + '/agent.log'!r}, 'w'); import time; time.sleep(60)\"], env={{}}); time.sleep(60)")
+    leader = shell.spawn([sys.executable, "-c", child], {}, mark, tmp_path / "a.log")
+    stranger = subprocess.Popen([sys.executable, "-c", f"f = open({tag + '/other.log'!r}, 'w'); import time; "
+                                                       "time.sleep(60)"])
+    try:
+        deadline = time.monotonic() + 15
+        while len(shell.marked_pids(mark, tag, [leader])) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        both = shell.marked_pids(mark, tag, [leader])
+        assert shell.marked_pids(mark) == [leader] and len(both) == 2 and stranger.pid not in both
+        result = shell.stop(mark, grace_s=5, tag=tag, sessions=[leader])
+        assert sorted(result.signalled) == sorted(both) and result.survivors == []
+        assert shell.marked_pids(mark, tag, [leader]) == [] and stranger.poll() is None
     finally:
         stranger.kill()
         stranger.wait()
