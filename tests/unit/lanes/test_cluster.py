@@ -306,8 +306,8 @@ def test_node_stop_finds_a_retitled_child_by_its_session_and_the_tag_it_holds_op
     child = (f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', "
              f"\"f = open({tag + '/agent.log'!r}, 'w'); import time; time.sleep(60)\"], env={{}}); time.sleep(60)")
     leader = shell.spawn([sys.executable, "-c", child], {}, mark, tmp_path / "a.log")
-    stranger = subprocess.Popen([sys.executable, "-c", f"f = open({tag + '/other.log'!r}, 'w'); import time; "
-                                                       "time.sleep(60)"])
+    holder = f"f = open({tag + '/other.log'!r}, 'w'); import time; time.sleep(60)"
+    stranger = subprocess.Popen([sys.executable, "-c", holder])
     try:
         deadline = time.monotonic() + 15
         while len(shell.marked_pids(mark, tag, [leader])) < 2 and time.monotonic() < deadline:
