@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 
 def _env(pairs: list[str]) -> dict[str, str]:
     out = {}
@@ -95,8 +97,9 @@ def rpc_round(build, args: argparse.Namespace) -> dict[str, Any]:
     head = run.up()
     try:
         result = {"ready_s": round(time.monotonic() - t0, 2), **_measure(head.base_url, head.model_id, args)}
-        result["rpc_buffers"] = [line.strip() for line in head.log_tail(400).splitlines()
-                                 if "RPC" in line and "buffer size" in line]
+        # each rpc-server's resident memory: its part of the weights lives there, not in the head
+        result["rpc_server_rss_mib"] = {p.node: round(psutil.Process(p.pid).memory_info().rss / 2**20, 1)
+                                        for p in run.record.processes if psutil.pid_exists(p.pid)}
         result["shares"] = [s.model_dump() for s in run.shares]
     finally:
         report = run.down()

@@ -125,8 +125,7 @@ for kind in ("plain", "rpc"):
     print(f"| sweep aggregate tok/s ({kind}) | " + ", ".join(f"{x['concurrency']}->{x['aggregate_tok_s']}" for x in sweep) + " | |")
 print(f"| ready s (plain / rpc, last round) | {rounds[-1]['plain']['ready_s']} | {rounds[-1]['rpc']['ready_s']} |")
 print(f"| teardowns verified (every node) | {d['teardowns_verified']} | |")
-for line in rounds[-1]["rpc"].get("rpc_buffers", [])[:4]:
-    print(f"| rpc buffer | {line} | |")
+print(f"| rpc-server RSS MiB (host side) | {rounds[-1]['rpc'].get('rpc_server_rss_mib')} | |")
 EOF
   log "done at +$((SECONDS - T0))s; results in $OUT (rpc_lane.json, table.md, plan-*.txt, bench.log)"
 fi
