@@ -85,8 +85,8 @@ def hw(
             print_json({"schema_version": 1, "profiles": profiles})
             return
         for p in PROFILES.values():
-            console.print(f"{p.key:14s} {p.name:40s} {p.memory_bytes / 1e9:6.0f} GB  {p.bandwidth_gb_s:6.0f} GB/s"
-                          f"{'  unified' if p.unified else ''}")
+            console.print(f"{p.key:13s}{p.name[:37]:38s}{p.memory_bytes / 1e9:4.0f} GB {p.bandwidth_gb_s:5.0f} GB/s"
+                          f"{' unified' if p.unified else ''}", markup=False)
         return
     profile = apply_calibration(get_profile(name))
     out: dict[str, Any] = {"schema_version": 1}
