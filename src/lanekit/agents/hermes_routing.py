@@ -2,9 +2,9 @@
 config.yaml (their other settings, providers and comments-free values kept; a backup written first).
 
 Routing is client-side, as in seed 002: the agent's model (`main`) goes to one lane, its auxiliary tasks
-(compression, web_extract, session_search, title_generation, …) to others; every lane is also listed as a
-named custom provider so `/model custom:<name>:<model>` can switch by hand. The provider shape is the one
-`agents.hermes.hermes_config` writes (the single place that knows Hermes' schema).
+(compression, web_extract, session_search, title_generation, …) to others; every lane is a named entry
+of Hermes' `providers:` (config v12) so `/model custom:<name>:<model>` can switch by hand. The entry
+shape is `agents.hermes_config.provider_entry` (the single place that knows Hermes' schema).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from lanekit.agents.hermes import hermes_config
+from lanekit.agents.hermes_config import Endpoint, merge, provider_entry
 from lanekit.errors import ConfigError
 
 PROVIDER_PREFIX = "lanekit-"
@@ -31,39 +31,40 @@ class RoutedLane:
 
 
 def routing_config(appliance: str, routes: dict[str, RoutedLane], lanes: list[RoutedLane], key: str) -> dict[str, Any]:
-    """The keys lanekit owns in the merged config: `model` (the `main` route), `auxiliary.<task>` for the
-    other routes, and one `custom_providers` entry per lane."""
+    """The keys lanekit owns in the merged config, in Hermes' `providers:` schema: one provider per
+    lane (`lanekit-<appliance>-<lane>`), `model` on the `main` route's provider and `auxiliary.<task>`
+    on the others'. The 64K floor is the caller's to warn about (Hermes refuses at start)."""
+    def name(lane: RoutedLane) -> str:
+        return f"{PROVIDER_PREFIX}{appliance}-{lane.name}"
+
+    # every routed lane has its provider, listed or not
+    every = {lane.name: lane for lane in [*lanes, *routes.values()]}
+    providers = {name(lane): provider_entry(Endpoint(lane.base_url, lane.model, lane.context_length, key),
+                                            f"lanekit {appliance} {lane.name}") for lane in every.values()}
     main = routes["main"]
-    base = hermes_config(main.base_url, main.model, main.context_length, api_key=key, max_tokens=None)
-    out: dict[str, Any] = {"model": base["model"], "auxiliary": {}}
+    out: dict[str, Any] = {"model": {"provider": f"custom:{name(main)}", "default": main.model,
+                                     "context_length": main.context_length}, "auxiliary": {}}
     for task, lane in routes.items():
         if task == "main":
             continue
-        shape = hermes_config(lane.base_url, lane.model, lane.context_length, api_key=key, max_tokens=None)
-        entry = dict(shape["auxiliary"]["compression"])
-        if task != "compression":
-            entry.pop("timeout", None)  # the long compression deadline is for summaries only
+        entry: dict[str, Any] = {"provider": f"custom:{name(lane)}", "model": lane.model,
+                                 "context_length": lane.context_length}
+        if task == "compression":
+            entry["timeout"] = 900  # the long deadline is for summaries only
         out["auxiliary"][task] = entry
-    out["custom_providers"] = [{"name": f"{PROVIDER_PREFIX}{appliance}-{lane.name}", "base_url": lane.base_url,
-                                "api_key": key, "models": {lane.model: {"context_length": lane.context_length}}}
-                               for lane in lanes]
+    out["providers"] = providers
     return out
 
 
 def merge_config(user: dict[str, Any], routed: dict[str, Any], appliance: str) -> dict[str, Any]:
-    """`user` with lanekit's keys set: `model` replaced, `auxiliary.<task>` replaced per routed task
-    (other auxiliary settings kept), this appliance's providers replaced, every other provider kept."""
-    merged = copy.deepcopy(user) if user else {}
-    merged["model"] = routed["model"]
-    aux = merged.get("auxiliary") if isinstance(merged.get("auxiliary"), dict) else {}
-    for task, entry in routed["auxiliary"].items():
-        aux[task] = {**(aux.get(task) if isinstance(aux.get(task), dict) else {}), **entry}
-    merged["auxiliary"] = aux
+    """`user` with lanekit's keys laid over it (`agents.hermes_config.merge`: `model` on the main
+    lane, each routed `auxiliary.<task>` key by key, other auxiliary settings kept); this
+    appliance's earlier providers are replaced, every other provider is kept."""
     ours = f"{PROVIDER_PREFIX}{appliance}-"
-    kept = [p for p in merged.get("custom_providers") or []
-            if not (isinstance(p, dict) and str(p.get("name", "")).startswith(ours))]
-    merged["custom_providers"] = kept + routed["custom_providers"]
-    return merged
+    base = copy.deepcopy(user) if user else {}
+    if isinstance(base.get("providers"), dict):
+        base["providers"] = {k: v for k, v in base["providers"].items() if not str(k).startswith(ours)}
+    return merge(base, routed)
 
 
 def hermes_config_path() -> Path:

@@ -239,11 +239,17 @@ def _routing():
 
 def test_hermes_routing_sends_tasks_to_their_lanes_with_the_key():
     routed = _routing()
-    assert routed["model"]["base_url"].endswith(":10101/v1") and routed["model"]["api_key"] == "lk-k"
-    assert routed["model"]["provider"] == "custom" and routed["model"]["context_length"] == 65536
-    assert routed["auxiliary"]["compression"]["base_url"].endswith(":10102/v1")
+
+    def provider(entry):  # Hermes' providers: schema (config v12), `custom:<key>`
+        return routed["providers"][entry["provider"].removeprefix("custom:")]
+
+    main = provider(routed["model"])
+    assert main["api"].endswith(":10101/v1") and main["api_key"] == "lk-k" and main["default_model"] == "coder-next"
+    assert routed["model"]["provider"] == "custom:lanekit-spark-coder" and routed["model"]["context_length"] == 65536
+    assert provider(routed["auxiliary"]["compression"])["api"].endswith(":10102/v1")
+    assert routed["auxiliary"]["compression"]["model"] == "qwen35"
     assert "timeout" not in routed["auxiliary"]["web_extract"]
-    assert [p["name"] for p in routed["custom_providers"]] == ["lanekit-spark-coder", "lanekit-spark-fast"]
+    assert list(routed["providers"]) == ["lanekit-spark-coder", "lanekit-spark-fast"]
 
 
 def test_hermes_merge_keeps_the_users_settings_and_is_idempotent(tmp_path):
@@ -252,14 +258,15 @@ def test_hermes_merge_keeps_the_users_settings_and_is_idempotent(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text("model: {provider: openrouter, default: gpt}\ntoolsets: [web, terminal]\n"
                     "auxiliary: {vision: {provider: openrouter}, compression: {threshold: 0.6}}\n"
-                    "custom_providers: [{name: work, base_url: 'http://w/v1'}]\n")
+                    "providers: {work: {api: 'http://w/v1', default_model: w}}\n")
     _, backup = write_merged(path, _routing(), "spark")
     first = yaml.safe_load(path.read_text())
     assert backup is not None and "openrouter" in backup.read_text()
     assert first["toolsets"] == ["web", "terminal"] and first["auxiliary"]["vision"] == {"provider": "openrouter"}
     assert first["auxiliary"]["compression"]["threshold"] == 0.6  # a user's own key inside a routed task stays
-    assert first["auxiliary"]["compression"]["base_url"].endswith(":10102/v1")
-    assert [p["name"] for p in first["custom_providers"]] == ["work", "lanekit-spark-coder", "lanekit-spark-fast"]
+    assert first["auxiliary"]["compression"]["provider"] == "custom:lanekit-spark-fast"
+    assert list(first["providers"]) == ["work", "lanekit-spark-coder", "lanekit-spark-fast"]
+    assert first["model"] == {"provider": "custom:lanekit-spark-coder", "default": "coder-next", "context_length": 65536}
     write_merged(path, _routing(), "spark")
     assert yaml.safe_load(path.read_text()) == first
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
