@@ -64,7 +64,7 @@ def test_reasons_say_which_errors_and_which_runs():
                  error_counts={"truncated": 20, "unknown_tool": 0, "call_in_content": 1},
                  unclean=[("find_then_read", "truncated ×20")])
     reasons = reasons_against(lane, RankingCfg())
-    assert reasons[0] == "format-error rate 61% > 0% (truncated ×20, call_in_content ×1)"
+    assert reasons[0] == "format-error rate 61% > 0% (call_in_content ×1)"  # truncated is not a format error
     assert reasons[1] == "clean-run rate 88% < 100% (find_then_read: truncated ×20)"
 
 

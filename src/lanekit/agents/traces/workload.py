@@ -93,6 +93,25 @@ class Trace(BaseModel):
         return hits, total
 
 
+def describe(trace: Trace) -> dict[str, Any]:
+    """What a trace holds (`lanekit trace show --json`): sessions, requests, lengths, delays."""
+    from statistics import median
+
+    delays = [r.delay for r in trace.requests if r.delay is not None]
+    outs = [r.output_length for r in trace.requests if r.output_length is not None]
+    hits, total = trace.extends_previous()
+    sessions = trace.sessions()
+    return {"format": TRACE_FORMAT, "source": trace.source, "sha256": trace.sha256, "sessions": len(sessions),
+            "requests": len(trace.requests), "max_requests_per_session": max(len(s) for s in sessions),
+            "prompt_chars_max": max(sum(len(json.dumps(m)) for m in r.messages) for r in trace.requests),
+            "tools": sorted({t.get("function", {}).get("name", "") for r in trace.requests for t in r.tools or []}),
+            "output_tokens": sum(outs), "output_tokens_median": median(outs) if outs else None,
+            "delay_ms_median": round(median(delays), 1) if delays else None,
+            "delay_s_total": round(sum(delays) / 1000, 3), "requests_with_delay": len(delays),
+            "extend_previous": hits, "later_requests": total,
+            "harness": sorted({r.lanekit.source for r in trace.requests if r.lanekit and r.lanekit.source})}
+
+
 def _reply_of(prev: TraceRequest, cur: TraceRequest) -> dict[str, Any]:
     return cur.messages[len(prev.messages)] if len(cur.messages) > len(prev.messages) else {}
 
@@ -399,5 +418,6 @@ def read_trace(path: str | Path) -> Trace:
     return parse_trace(p.read_text(encoding="utf-8"), str(p))
 
 
-__all__ = ["TRACE_FORMAT", "Trace", "TraceMeta", "TraceRequest", "convert_runs", "dumps_trace", "from_agent_run",
+__all__ = ["TRACE_FORMAT", "Trace", "TraceMeta", "TraceRequest", "convert_runs", "describe", "dumps_trace",
+           "from_agent_run",
            "from_hermes_session", "hermes_tools", "parse_trace", "read_trace", "write_trace"]
