@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         else:
             runs = run_battery(base_url, model_id, bat, repeats=repeats, max_turns=max_turns,
                                task_timeout_s=task_timeout or 120, max_tokens=max_tokens, progress=progress,
-                               temperature=temperature)
+                               temperature=temperature, stream=True)  # streamed, as a real agent asks
         result = score_runs(runs, bat)
         result.summary.update(agent=agent, model=model_id, base_url=base_url, lane=lane_name)
         if save_runs:
