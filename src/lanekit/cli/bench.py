@@ -135,8 +135,8 @@ def _render_replay(result: Any) -> None:
                        ("TTFT", _iv(s["ttft_ms"], " ms", 1)), ("decode tok/s", _iv(s["decode_tok_s"], "", 1)),
                        ("prefill tok/s (evaluated tokens)", _fmt(s.get("evaluated_prefill_tok_s"))),
                        ("prefix reuse after turn 1", "-" if reuse is None else f"{reuse:.0%}"),
-                       ("tokens in / cached / out", f"{s['prompt_tokens']:,} / {s['cached_tokens']:,} / "
-                                                     f"{s['output_tokens']:,}"),
+                       ("tokens in / cached / out",
+                        f"{s['prompt_tokens']:,} / {s['cached_tokens']:,} / {s['output_tokens']:,}"),
                        ("requests ok / failed", f"{s['samples']} / {s['errors']}"),
                        ("delay error p50 / max", f"{_fmt(lag.get('p50'))} / {_fmt(lag.get('max'))} ms")]:
         head.add_row(key, value)

@@ -11,7 +11,7 @@ RUNS is `lanekit eval --save-runs` output (the built-in loop) or a `hermes sessi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -36,8 +36,8 @@ def _render(info: dict[str, Any], title: str) -> None:
             ("largest prompt", f"{info['prompt_chars_max']:,} characters"),
             ("tools", ", ".join(info["tools"]) or "-"),
             ("output tokens", f"{info['output_tokens']:,} (median {info['output_tokens_median']})"),
-            ("agent gaps", f"{info['requests_with_delay']} (median {info['delay_ms_median']} ms, "
-                           f"{info['delay_s_total']} s in all)"),
+            ("agent gaps", (f"{info['requests_with_delay']} (median {info['delay_ms_median']} ms, "
+                            f"{info['delay_s_total']} s in all)")),
             ("prompt extends the last", f"{info['extend_previous']}/{info['later_requests']} later requests"),
             ("harness", ", ".join(info["harness"]) or "-"), ("sha256", info["sha256"][:16] or "-")]
     for key, value in rows:
@@ -47,12 +47,14 @@ def _render(info: dict[str, Any], title: str) -> None:
 
 @app.command("convert")
 def convert(
-    runs: Path = typer.Argument(..., help="AgentRun JSONL (`lanekit eval --save-runs`) or a Hermes sessions export"),
-    out: Path = typer.Option(..., "--out", "-o", help="trace JSONL to write"),
-    mode: str = typer.Option("history", "--mode", help="history: full messages per request; delta: new ones only"),
-    battery: str | None = typer.Option(None, "--battery", help="battery the runs came from (Hermes toolsets per task)"),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="the output cap the runs were made with"),
-    json_out: bool = typer.Option(False, "--json", help="print what the trace holds as JSON"),
+    runs: Annotated[Path, typer.Argument(help="AgentRun JSONL (`lanekit eval --save-runs`) or a Hermes export")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="trace JSONL to write")],
+    mode: Annotated[str, typer.Option("--mode", help="history: full messages per request; delta: new ones only")]
+    = "history",
+    battery: Annotated[str | None, typer.Option("--battery", help="battery the runs came from (Hermes toolsets)")]
+    = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="the runs' output cap")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print what the trace holds as JSON")] = False,
 ) -> None:
     """Convert agent runs to a replayable trace (AIPerf mooncake_trace JSONL)."""
     from lanekit.agents.battery import load_battery
@@ -75,8 +77,8 @@ def convert(
 
 @app.command("show")
 def show(
-    trace: str = typer.Argument(..., help="trace JSONL, or embedded:core (the trace shipped with lanekit)"),
-    json_out: bool = typer.Option(False, "--json", help="print as JSON"),
+    trace: Annotated[str, typer.Argument(help="trace JSONL, or embedded:core (the trace shipped with lanekit)")],
+    json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
     """What a trace holds: sessions, requests, prompt sizes, tools, output lengths, agent gaps."""
     from lanekit.agents.traces.workload import describe, read_trace

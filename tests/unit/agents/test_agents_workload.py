@@ -9,13 +9,12 @@ import pytest
 from agent_traces import call, run, turn
 
 from lanekit.agents.tools import TOOL_SPECS
+from lanekit.agents.traces.hermes_requests import from_hermes_session, hermes_tools
 from lanekit.agents.traces.workload import (
     convert_runs,
     describe,
     dumps_trace,
     from_agent_run,
-    from_hermes_session,
-    hermes_tools,
     parse_trace,
     read_trace,
 )

@@ -5,6 +5,7 @@ the lane's sampling (no sampling field sent), and the per-turn numbers it report
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -113,7 +114,7 @@ def test_history_replay_sends_every_request_in_order_each_extending_the_last():
     bodies = [b for _, b in lane.bodies]
     trace = _trace()
     assert [b["messages"] for b in bodies] == [r.messages for r in trace.requests]
-    for prev, cur in zip(bodies[:3], bodies[1:3]):  # session a
+    for prev, cur in pairwise(bodies[:3]):  # session a
         assert cur["messages"][:len(prev["messages"])] == prev["messages"]
     # streamed, tools offered, the lane's sampling: no temperature/top_p/seed sent
     assert all(b["stream"] and b["tools"] == TOOLS and b["tool_choice"] == "auto" for b in bodies)
@@ -231,3 +232,30 @@ def test_timestamps_schedule_starts_sessions_at_their_offsets():
                transport=httpx.MockTransport(lane.handler), clock=clock, sleep=_advancing(clock))
     firsts = {b["messages"][1]["content"]: t for t, b in lane.bodies if len(b["messages"]) == 2}
     assert firsts["task a"] == t0 and (firsts["task b"] - t0) / MS == pytest.approx(500.0, abs=0.01)
+
+
+def test_depth_with_warm_resends_reports_cold_and_warm_beside_each_other():
+    from load_fakes import llm_transport
+
+    from lanekit.load.scenarios import run_depth
+
+    seen: list[dict] = []
+    last = {"prompt": None}
+
+    def cached(body):  # the second time a prompt arrives, all but its last 8 tokens come from the cache
+        text = body["messages"][0]["content"]
+        hit = text == last["prompt"]
+        last["prompt"] = text
+        return int(len(text.split()) * 1.25) - 8 if hit else 0
+
+    res = run_depth("http://lane/v1", "m", depths=(512,), samples=3, warm=2, max_tokens=8, max_ctx=4096,
+                    transport=llm_transport(prompt_tokens=lambda b: int(len(b["messages"][0]["content"].split()) * 1.25),
+                                            cached=cached, seen=seen))
+    row = res.summary["depths"][0]
+    assert row["samples"] == 3 and row["warm_samples"] == 6
+    assert row["cached_fraction_warm"] > 0.9 and row["ttft_ms_warm"] is not None
+    # every warm request re-sends its cold prompt exactly; the three cold prompts differ
+    prompts = [b["messages"][0]["content"] for b in seen[2:]]  # after the two calibration probes
+    assert prompts[0] == prompts[1] == prompts[2] and prompts[3] == prompts[4] == prompts[5]
+    assert len({prompts[0], prompts[3], prompts[6]}) == 3
+    assert row["ttft_ms_cold_iv"]["n"] == 3 and row["decode_tok_s_iv"]["n"] == 3

@@ -3,10 +3,10 @@ reuse and sample sizes beside every number; the renderer decides nothing."""
 
 from __future__ import annotations
 
+from lanekit.report.render.markdown import diagnostics_table, lane_table, render_readme
 from lanekit.results.models import BakeoffReport, DoctorOutcome, EvalOutcome, LaneResult, Sizing
 from lanekit.results.ranking import RankingCfg, rank
 from lanekit.results.stats import bootstrap, wilson
-from lanekit.report.render.markdown import diagnostics_table, lane_table, render_readme
 
 
 def _lane(name, turn, total):

@@ -4,7 +4,7 @@
 
 Public entry points:
     from_agent_run(run) -> list[TraceRequest]          # lanekit's own AgentRun (built-in loop)
-    from_hermes_session(session, toolsets=None) -> list[TraceRequest]   # one `hermes sessions export` line
+    from_hermes_session(session, toolsets=None)  # one `hermes sessions export` line (traces/hermes_requests.py)
     convert_runs(path, battery=None) -> (Trace, notes)  # a JSONL of either kind
     read_trace(path) -> Trace; write_trace(trace, path, mode="history"|"delta")
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -86,7 +86,7 @@ class Trace(BaseModel):
         requests after a session's first) — how much of each prompt a prefix cache can reuse."""
         hits = total = 0
         for session in self.sessions():
-            for prev, cur in zip(session, session[1:]):
+            for prev, cur in pairwise(session):
                 total += 1
                 head = prev.messages + [_reply_of(prev, cur)]
                 hits += cur.messages[:len(head)] == head
@@ -116,12 +116,12 @@ def _reply_of(prev: TraceRequest, cur: TraceRequest) -> dict[str, Any]:
     return cur.messages[len(prev.messages)] if len(cur.messages) > len(prev.messages) else {}
 
 
-def _clean(msg: dict[str, Any]) -> dict[str, Any]:
+def clean_message(msg: dict[str, Any]) -> dict[str, Any]:
     """A message as an OpenAI request carries it (no timestamps, ids of rows, reasoning blobs)."""
     return {k: msg[k] for k in _MESSAGE_KEYS if k in msg and msg[k] is not None}
 
 
-def _ms(seconds: float | None) -> float | None:
+def seconds_to_ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(max(0.0, seconds) * 1000.0, 3)
 
 
@@ -143,134 +143,23 @@ def from_agent_run(run: AgentRun, tools: list[dict[str, Any]] | None = None, t0:
         sent_ns = getattr(turn, "started_ns", None)
         delay = None
         if k and sent_ns is not None and prev_end_ns is not None:
-            delay = _ms((sent_ns - prev_end_ns) / 1e9)
+            delay = seconds_to_ms((sent_ns - prev_end_ns) / 1e9)
         stamp = None
         if k == 0 and run.started_at is not None and t0 is not None:
-            stamp = _ms(run.started_at - t0 + (sent_ns or 0) / 1e9)
+            stamp = seconds_to_ms(run.started_at - t0 + (sent_ns or 0) / 1e9)
         prev_end_ns = sent_ns + turn.latency_ns if sent_ns is not None and turn.latency_ns is not None else None
-        reply = _clean(run.messages[positions[k]])
+        reply = clean_message(run.messages[positions[k]])
         out.append(TraceRequest(
-            session_id=run.id, messages=[_clean(m) for m in run.messages[:positions[k]]], tools=tools or None,
+            session_id=run.id, messages=[clean_message(m) for m in run.messages[:positions[k]]], tools=tools or None,
             output_length=turn.completion_tokens, timestamp=stamp, delay=delay,
             lanekit=TraceMeta(turn=k, source=run.source, task_id=run.task_id, max_tokens=max_tokens,
                               prompt_tokens=turn.prompt_tokens, finish_reason=turn.finish_reason, reply=reply,
-                              latency_ms=_ms(turn.latency_ns / 1e9) if turn.latency_ns is not None else None)))
+                              latency_ms=seconds_to_ms(turn.latency_ns / 1e9) if turn.latency_ns is not None else None)))
     return out
 
 
 def _tools_from_schemas(schemas: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"type": "function", "function": {"name": n, "parameters": p}} for n, p in sorted(schemas.items())]
-
-
-# -- Hermes sessions ---------------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def _hermes_defs() -> dict[str, list[dict[str, Any]]]:
-    text = resources.files("lanekit.agents.traces").joinpath("hermes_tool_defs.json").read_text()
-    return json.loads(text)["toolsets"]
-
-
-def hermes_tools(toolsets: list[str]) -> list[dict[str, Any]]:
-    """The tool definitions Hermes 0.19.0 sends for `-t TOOLSETS` (snapshot with descriptions)."""
-    defs = _hermes_defs()
-    unknown = [t for t in toolsets if t not in defs]
-    if unknown:
-        raise ConfigError(f"no Hermes tool definitions recorded for toolset(s) {', '.join(unknown)}",
-                          fix=f"use toolsets {', '.join(sorted(defs))} (lanekit's snapshot of hermes-agent 0.19.0)")
-    seen: dict[str, dict[str, Any]] = {}
-    for ts in toolsets:
-        for tool in defs[ts]:
-            seen.setdefault(tool["function"]["name"], tool)
-    return [seen[n] for n in sorted(seen)]
-
-
-def _toolsets_for(called: set[str]) -> list[str]:
-    """The fewest snapshot toolsets that offer every called tool (file when nothing was called)."""
-    defs = {ts: {t["function"]["name"] for t in tools} for ts, tools in _hermes_defs().items()}
-    chosen = [ts for ts in sorted(defs) if called & defs[ts]]
-    return chosen or ["file"]
-
-
-def _hermes_calls(raw: Any, following: list[dict[str, Any]], turn: int) -> list[dict[str, Any]]:
-    """Hermes stores calls as a list (or JSON string) of {name, arguments} or OpenAI objects; the
-    request carried OpenAI objects whose ids the tool results name, so ids come from those."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            raw = []
-    calls = raw if isinstance(raw, list) else ([raw] if isinstance(raw, dict) else [])
-    result_ids = [m.get("tool_call_id") for m in following]
-    out = []
-    for i, call in enumerate(calls):
-        if not isinstance(call, dict):
-            continue
-        fn = call.get("function") if isinstance(call.get("function"), dict) else call
-        args = fn.get("arguments")
-        cid = call.get("id") or (result_ids[i] if i < len(result_ids) else None) or f"call_{turn}_{i}"
-        out.append({"id": cid, "type": "function", "function": {
-            "name": fn.get("name") or "", "arguments": args if isinstance(args, str) else json.dumps(args or {})}})
-    return out
-
-
-def from_hermes_session(session: dict[str, Any], toolsets: list[str] | None = None,
-                        t0: float | None = None) -> list[TraceRequest]:
-    """The requests one exported Hermes session sent: Hermes' system-prompt snapshot, then the
-    stored messages (the bytes sent where Hermes kept them, `api_content`). A request was sent when
-    the message before its reply was stored; its delay is that time minus the previous reply's."""
-    raw = session.get("messages")
-    if not isinstance(raw, list):
-        raise ConfigError("a Hermes session without a messages list", fix="pass a `hermes sessions export` file")
-    msgs = [m for m in raw if isinstance(m, dict) and m.get("role") in ("user", "assistant", "tool", "system")]
-    called = {c.get("name") or (c.get("function") or {}).get("name")
-              for m in msgs if m.get("role") == "assistant"
-              for c in _as_list(m.get("tool_calls")) if isinstance(c, dict)}
-    tools = hermes_tools(toolsets or _toolsets_for({c for c in called if c}))
-    history: list[dict[str, Any]] = []
-    if session.get("system_prompt"):
-        history.append({"role": "system", "content": session["system_prompt"]})
-    out: list[TraceRequest] = []
-    started = session.get("started_at") if isinstance(session.get("started_at"), (int, float)) else None
-    prev_end: float | None = None
-    sent_at = started
-    for i, msg in enumerate(msgs):
-        ts = msg.get("timestamp") if isinstance(msg.get("timestamp"), (int, float)) else None
-        if msg.get("role") != "assistant":
-            entry = {"role": msg["role"], "content": msg.get("api_content") or msg.get("content") or ""}
-            if msg["role"] == "tool":
-                entry["tool_call_id"] = msg.get("tool_call_id")
-            history.append(_clean(entry))
-            sent_at = ts if ts is not None else sent_at
-            continue
-        k = len(out)
-        following = []
-        for nxt in msgs[i + 1:]:
-            if nxt.get("role") != "tool":
-                break
-            following.append(nxt)
-        reply: dict[str, Any] = {"role": "assistant", "content": msg.get("api_content") or msg.get("content") or ""}
-        calls = _hermes_calls(msg.get("tool_calls"), following, k)
-        if calls:
-            reply["tool_calls"] = calls
-        delay = _ms(sent_at - prev_end) if k and sent_at is not None and prev_end is not None else None
-        stamp = _ms(sent_at - t0) if k == 0 and sent_at is not None and t0 is not None else None
-        out.append(TraceRequest(
-            session_id=str(session.get("id") or "session"), messages=list(history), tools=tools,
-            output_length=msg.get("token_count") if isinstance(msg.get("token_count"), int) else None,
-            timestamp=stamp, delay=delay,
-            lanekit=TraceMeta(turn=k, source="hermes", finish_reason=msg.get("finish_reason"), reply=reply,
-                              latency_ms=_ms(ts - sent_at) if ts is not None and sent_at is not None else None)))
-        history.append(reply)
-        prev_end = ts if ts is not None else prev_end
-    return out
-
-
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return []
-    return value if isinstance(value, list) else ([value] if isinstance(value, dict) else [])
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -279,6 +168,7 @@ def convert_runs(path: str | Path, battery: Any = None, max_tokens: int | None =
     export`, sessions ordered by start; unreadable lines come back as notes. Hermes sessions of a
     battery task get that task's toolsets (`battery`: a Battery, default the embedded one)."""
     from lanekit.agents.battery import load_battery
+    from lanekit.agents.traces.hermes_requests import from_hermes_session
 
     battery = battery or load_battery()
     path = Path(path)
@@ -348,7 +238,7 @@ def dumps_trace(trace: Trace, mode: MessageMode = "history") -> str:
 
 def _extends_strictly(session: list[TraceRequest]) -> bool:
     """Every request is the previous one, its recorded reply, and at least one new message."""
-    for prev, cur in zip(session, session[1:]):
+    for prev, cur in pairwise(session):
         reply = prev.lanekit.reply if prev.lanekit else None
         head = prev.messages + [reply]
         if reply is None or len(cur.messages) <= len(head) or cur.messages[:len(head)] != head:
@@ -419,5 +309,4 @@ def read_trace(path: str | Path) -> Trace:
 
 
 __all__ = ["TRACE_FORMAT", "Trace", "TraceMeta", "TraceRequest", "convert_runs", "describe", "dumps_trace",
-           "from_agent_run",
-           "from_hermes_session", "hermes_tools", "parse_trace", "read_trace", "write_trace"]
+           "from_agent_run", "parse_trace", "read_trace", "write_trace"]

@@ -43,9 +43,10 @@ def judged_lines(spec_dict: dict[str, Any], judged: Any) -> list[str]:
     sampled = ", ".join(f"{k} {v:g}" for k, v in sampling.items()) or "the engine's defaults"
     sent = f"temperature {j['temperature']:g} sent by the battery" if j.get("temperature") is not None else \
         "the agent sends none"
-    return [f"# Judged with: served context {j.get('served_ctx') or '?'} tokens per request; output cap "
-            f"{j.get('max_tokens') or '?'} tokens per turn; turn budget {j.get('max_turns') or '?'}; sampling served by "
-            f"the lane: {sampled} ({sent}); replies streamed."]
+    line = (f"# Judged with: served context {j.get('served_ctx') or '?'} tokens per request; output cap "
+            f"{j.get('max_tokens') or '?'} tokens per turn; turn budget {j.get('max_turns') or '?'}; sampling "
+            f"served by the lane: {sampled} ({sent}); replies streamed.")
+    return [line]
 
 
 def launch_script(spec_dict: dict[str, Any], port: int = DEFAULT_PORT, *, template_beside: bool = False,

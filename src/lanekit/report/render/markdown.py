@@ -178,7 +178,7 @@ def render_readme(report: BakeoffReport, plots: list[str]) -> str:
              f"Run `{report.run_id}` · agent: {report.agent or 'builtin'} · "
              f"plan sha256 `{str(report.plan_digest or '')[:12]}`", "", f"**{report.verdict}**", "",
              lane_table(report), "", *_noise_lines(report), "",
-             "s/turn: seconds per agent turn — the lane's send-to-last-byte time per request of the replayed agent "
+             ("s/turn: seconds per agent turn — the lane's send-to-last-byte time per request of the replayed agent "
              "trace (mean over its requests; the interval resamples each request's repeats, so the trace's mix of "
              "long and short turns is not counted as noise; n = requests × passes). replay TTFT: the same, to the "
              "first token. prefix reuse: prompt tokens after each session's first request that the server served "
@@ -189,16 +189,16 @@ def render_readme(report: BakeoffReport, plots: list[str]) -> str:
              "on an answer with no error of any class. task success: finished and the answer checks pass. "
              "Rates carry 95% Wilson intervals, speeds 95% bootstrap intervals; n is the sample size behind "
              "each. ≈ = within noise of another lane (intervals overlap: same rank, not ordered). "
-             "✗ = disqualified (reasons below).", "", "### Diagnostics", "", diagnostics_table(report), "",
-             "decode tok/s: median single-stream decode (client-measured, streaming). TTFT: median time to first "
+             "✗ = disqualified (reasons below)."), "", "### Diagnostics", "", diagnostics_table(report), "",
+             ("decode tok/s: median single-stream decode (client-measured, streaming). TTFT: median time to first "
              "token of the fixed single-stream prompt. cold / warm TTFT at depth: a unique prompt of that many "
              "tokens, then the same prompt re-sent (served from the prefix cache). % of roofline: measured ÷ "
-             "(bandwidth ÷ bytes of active weights read per token).", ""]
+             "(bandwidth ÷ bytes of active weights read per token)."), ""]
     lines += _why_section(report) + [""]
     for name in plots:
         lines += [f"![{name}](plots/{name})", ""]
     lines += ["## Method", "",
-              "Lanes ran strictly one at a time. Each lane: fit (memory estimate and roofline from the model file) → "
+              ("Lanes ran strictly one at a time. Each lane: fit (memory estimate and roofline from the model file) → "
               "guard (refused before launch if it would not fit) → up (own process group, health-gated warm-up) → "
               "doctor (live checks: models endpoint, context, structured tool calls, streaming, usage, metrics) → "
               "bench (the agent trace replayed: streamed, the lane's own sampling, the recorded gaps between a "
@@ -208,7 +208,7 @@ def render_readme(report: BakeoffReport, plots: list[str]) -> str:
               "gone, memory back). Ranking: doctor pass, format-error rate and clean-run rate within the plan's "
               "thresholds qualify a lane; qualified lanes are ordered by seconds per agent turn on the replayed "
               "trace (single-stream tok/s for lanes without one); lanes whose intervals overlap share a rank, "
-              "and among them the one needing the least memory is recommended.", "", "## Hardware", "",
+              "and among them the one needing the least memory is recommended."), "", "## Hardware", "",
               f"- profile: {prof.get('name', 'unknown')} ({_f(prof.get('bandwidth_gb_s'), '{:.0f}')} GB/s"
               f"{', unified memory' if prof.get('unified') else ''})",
               f"- CPU: {hw.get('cpu')}, {hw.get('cores')} cores / {hw.get('threads')} threads; memory "
