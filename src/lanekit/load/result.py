@@ -172,6 +172,9 @@ def request_stats(records: list[RequestRecord]) -> dict[str, Any]:
         "ttfr_ms": _r(ns_to_ms(median(col("ttfr_ns"))), 3), "ttfo_ms": _r(ns_to_ms(median(col("ttfo_ns"))), 3),
         "itl_ms": _r(ns_to_ms(median(col("itl_ns"))), 3), "e2e_ms": _r(ns_to_ms(median(col("e2e_ns"))), 3),
         "prefill_tok_s": _r(median(col("prefill_tok_s"))),
+        "evaluated_prefill_tok_s": _r(median(col("evaluated_prefill_tok_s"))),
+        "prompt_evaluated": _r(median(r.prompt_evaluated for r in valid), 1),
+        "cached_tokens": _r(median(r.cached_tokens for r in valid), 1),
         "osl": _r(median(r.osl for r in valid), 1), "isl": _r(median(r.isl for r in valid), 1),
         "server_decode_tok_s": _r(median(server)) if server else None,
     }
