@@ -101,7 +101,8 @@ def diagnostics_table(report: BakeoffReport) -> str:
         rows.append("| " + " | ".join([
             x.name + (" (synthetic)" if x.synthetic else ""), x.engine, str(x.model), x.sizing.quant or "–",
             _f(x.sizing.weights_bytes / GB if x.sizing.weights_bytes else None, "{:.2f}"),
-            _iv(decode, "{:.1f}") if decode is not None else _f(x.decode_tok_s), _f(x.bench.ttft_ms, "{:.0f}"),
+            _iv(decode, "{:.1f}") if decode is not None else _f(x.decode_tok_s),
+            _iv(x.bench.intervals["ttft_ms"], "{:.0f}") if "ttft_ms" in x.bench.intervals else _f(x.bench.ttft_ms, "{:.0f}"),
             _context_cell(x), _f(x.bench.sustained_drift_pct, "{:+.1f}%"),
             _f(pct, "{:.1f}%" if (pct or 100) < 10 else "{:.0f}%")]) + " |")
     return "\n".join(rows)
