@@ -46,30 +46,59 @@ def main() -> int:
         battery = battery.model_copy(update={"tasks": [battery.task(t) for t in args.tasks.split(",")]})
     spec = next(s for s in default_plan().lane_specs() if s.name == args.lane)
     out = Path(args.out)
-    runs_path = Path(args.runs) if args.runs else out.with_name(out.name.replace(".trace.jsonl", "") + ".runs.jsonl")
+    runs_path = (
+        Path(args.runs) if args.runs else out.with_name(out.name.replace(".trace.jsonl", "") + ".runs.jsonl")
+    )
     t0 = time.monotonic()
     with serve_lane(spec) as lane:
         if args.agent == "hermes":
             from lanekit.agents.hermes import probe_served_ctx, run_battery_hermes
 
             run_dir = Path(tempfile.mkdtemp(prefix="lanekit-record-"))
-            runs = run_battery_hermes(lane.base_url, lane.model_id, battery, served_ctx=probe_served_ctx(lane.base_url),
-                                      max_tokens=args.max_tokens, max_turns=args.max_turns, run_dir=run_dir,
-                                      task_timeout_s=args.task_timeout or 1800,
-                                      progress=lambda d, n, r: print(f"[{d}/{n}] {r.id}", file=sys.stderr))
+            runs = run_battery_hermes(
+                lane.base_url,
+                lane.model_id,
+                battery,
+                served_ctx=probe_served_ctx(lane.base_url),
+                max_tokens=args.max_tokens,
+                max_turns=args.max_turns,
+                run_dir=run_dir,
+                task_timeout_s=args.task_timeout or 1800,
+                progress=lambda d, n, r: print(f"[{d}/{n}] {r.id}", file=sys.stderr),
+            )
             runs_path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run_dir / "sessions.jsonl", runs_path)  # Hermes' own export, system prompt included
+            shutil.copyfile(
+                run_dir / "sessions.jsonl", runs_path
+            )  # Hermes' own export, system prompt included
         else:
-            runs = run_battery(lane.base_url, lane.model_id, battery, max_turns=args.max_turns, stream=True,
-                               max_tokens=args.max_tokens, task_timeout_s=args.task_timeout or 180,
-                               progress=lambda d, n, r: print(f"[{d}/{n}] {r.id}: {r.stop_reason}", file=sys.stderr))
+            runs = run_battery(
+                lane.base_url,
+                lane.model_id,
+                battery,
+                max_turns=args.max_turns,
+                stream=True,
+                max_tokens=args.max_tokens,
+                task_timeout_s=args.task_timeout or 180,
+                progress=lambda d, n, r: print(f"[{d}/{n}] {r.id}: {r.stop_reason}", file=sys.stderr),
+            )
             write_runs(runs_path, runs)
     score = score_runs(runs, battery).summary
     trace, notes = convert_runs(runs_path, battery, max_tokens=args.max_tokens)
     write_trace(trace, out)
     info = describe(read_trace(out))
-    print(json.dumps({"trace": str(out), "runs": str(runs_path), "minutes": round((time.monotonic() - t0) / 60, 1),
-                      "task_success_rate": score["task_success_rate"], "notes": notes, **info}, indent=2))
+    print(
+        json.dumps(
+            {
+                "trace": str(out),
+                "runs": str(runs_path),
+                "minutes": round((time.monotonic() - t0) / 60, 1),
+                "task_success_rate": score["task_success_rate"],
+                "notes": notes,
+                **info,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -20,8 +20,14 @@ from lanekit.load.replay import run_replay
 
 DATA = Path(__file__).resolve().parent.parent / "unit" / "agents" / "data"
 HERMES_EXPORT = DATA / "hermes-export.jsonl"
-SMOL = {"name": "it-replay-smol", "engine": "llamacpp", "model": "smollm2-135m", "ctx": 4096, "parallel": 1,
-        "threads": 2}
+SMOL = {
+    "name": "it-replay-smol",
+    "engine": "llamacpp",
+    "model": "smollm2-135m",
+    "ctx": 4096,
+    "parallel": 1,
+    "threads": 2,
+}
 
 
 def _first_sessions(trace: Trace, n: int) -> Trace:
@@ -33,9 +39,26 @@ def test_bench_replays_the_shipped_trace_with_per_turn_numbers_and_prefix_reuse(
     trace = _first_sessions(read_trace("embedded:core"), 2)
     path = write_trace(trace, tmp_path / "two.trace.jsonl")
     with serve_lane(parse_lane(SMOL)) as lane:
-        proc = subprocess.run([sys.executable, "-m", "lanekit.cli.main", "bench", "--url", lane.base_url,
-                               "--replay", str(path), "--repeats", "1", "--no-store", "--json"],
-                              capture_output=True, text=True, timeout=900, env=os.environ.copy())
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "lanekit.cli.main",
+                "bench",
+                "--url",
+                lane.base_url,
+                "--replay",
+                str(path),
+                "--repeats",
+                "1",
+                "--no-store",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env=os.environ.copy(),
+        )
     assert proc.returncode == 0, proc.stderr[-2000:]
     s = json.loads(proc.stdout)
     assert s["scenario"] == "replay" and s["requests"] == len(trace.requests) and s["errors"] == 0
@@ -55,13 +78,29 @@ def test_a_real_hermes_export_converts_and_replays_end_to_end(llama_server, qwen
     trace, notes = convert_runs(HERMES_EXPORT)
     assert notes == [] and len(trace.sessions()) == 2
     assert trace.requests[0].messages[0]["role"] == "system" and trace.requests[0].tools
-    spec = parse_lane({"name": "it-replay-qwen", "engine": "llamacpp", "model": "qwen2.5-coder-1.5b",
-                       "ctx": 16384, "parallel": 1, "threads": 2, "chat_template_file": "qwen2.5-coder-tools",
-                       "sampling": {"temperature": 0.7, "top_p": 0.8, "top_k": 20, "repeat_penalty": 1.1}})
+    spec = parse_lane(
+        {
+            "name": "it-replay-qwen",
+            "engine": "llamacpp",
+            "model": "qwen2.5-coder-1.5b",
+            "ctx": 16384,
+            "parallel": 1,
+            "threads": 2,
+            "chat_template_file": "qwen2.5-coder-tools",
+            "sampling": {"temperature": 0.7, "top_p": 0.8, "top_k": 20, "repeat_penalty": 1.1},
+        }
+    )
     with serve_lane(spec) as lane:
         history = run_replay(lane.base_url, lane.model_id, trace, honour_delays=False, timeout_s=1800).summary
-        delta = run_replay(lane.base_url, lane.model_id, trace, mode="delta", honour_delays=False,
-                           max_tokens=256, timeout_s=1800).summary
+        delta = run_replay(
+            lane.base_url,
+            lane.model_id,
+            trace,
+            mode="delta",
+            honour_delays=False,
+            max_tokens=256,
+            timeout_s=1800,
+        ).summary
     for s in (history, delta):
         assert s["errors"] == 0, s["first_error"]
         assert s["requests"] == len(trace.requests) and s["turn_s"]["point"] > 0

@@ -15,8 +15,12 @@ from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(help="Agent traces as a workload: convert runs, show a trace.", no_args_is_help=True,
-                  add_completion=False, rich_markup_mode=None)
+app = typer.Typer(
+    help="Agent traces as a workload: convert runs, show a trace.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
 
 
 def register(root: typer.Typer) -> None:
@@ -31,15 +35,24 @@ def _render(info: dict[str, Any], title: str) -> None:
 
     console.print(title, markup=False)
     table = Table("field", "value", show_header=False, box=None, pad_edge=False)
-    rows = [("sessions", info["sessions"]), ("requests", info["requests"]),
-            ("longest session", f"{info['max_requests_per_session']} requests"),
-            ("largest prompt", f"{info['prompt_chars_max']:,} characters"),
-            ("tools", ", ".join(info["tools"]) or "-"),
-            ("output tokens", f"{info['output_tokens']:,} (median {info['output_tokens_median']})"),
-            ("agent gaps", (f"{info['requests_with_delay']} (median {info['delay_ms_median']} ms, "
-                            f"{info['delay_s_total']} s in all)")),
-            ("prompt extends the last", f"{info['extend_previous']}/{info['later_requests']} later requests"),
-            ("harness", ", ".join(info["harness"]) or "-"), ("sha256", info["sha256"][:16] or "-")]
+    rows = [
+        ("sessions", info["sessions"]),
+        ("requests", info["requests"]),
+        ("longest session", f"{info['max_requests_per_session']} requests"),
+        ("largest prompt", f"{info['prompt_chars_max']:,} characters"),
+        ("tools", ", ".join(info["tools"]) or "-"),
+        ("output tokens", f"{info['output_tokens']:,} (median {info['output_tokens_median']})"),
+        (
+            "agent gaps",
+            (
+                f"{info['requests_with_delay']} (median {info['delay_ms_median']} ms, "
+                f"{info['delay_s_total']} s in all)"
+            ),
+        ),
+        ("prompt extends the last", f"{info['extend_previous']}/{info['later_requests']} later requests"),
+        ("harness", ", ".join(info["harness"]) or "-"),
+        ("sha256", info["sha256"][:16] or "-"),
+    ]
     for key, value in rows:
         table.add_row(key, str(value))
     console.print(table)
@@ -47,13 +60,19 @@ def _render(info: dict[str, Any], title: str) -> None:
 
 @app.command("convert")
 def convert(
-    runs: Annotated[Path, typer.Argument(help="AgentRun JSONL (`lanekit eval --save-runs`) or a Hermes export")],
+    runs: Annotated[
+        Path, typer.Argument(help="AgentRun JSONL (`lanekit eval --save-runs`) or a Hermes export")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="trace JSONL to write")],
-    mode: Annotated[str, typer.Option("--mode", help="history: full messages per request; delta: new ones only")]
-    = "history",
-    battery: Annotated[str | None, typer.Option("--battery", help="battery the runs came from (Hermes toolsets)")]
-    = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", min=1, help="the runs' output cap")] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="history: full messages per request; delta: new ones only")
+    ] = "history",
+    battery: Annotated[
+        str | None, typer.Option("--battery", help="battery the runs came from (Hermes toolsets)")
+    ] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", min=1, help="the runs' output cap")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print what the trace holds as JSON")] = False,
 ) -> None:
     """Convert agent runs to a replayable trace (AIPerf mooncake_trace JSONL)."""
@@ -77,7 +96,9 @@ def convert(
 
 @app.command("show")
 def show(
-    trace: Annotated[str, typer.Argument(help="trace JSONL, or embedded:core (the trace shipped with lanekit)")],
+    trace: Annotated[
+        str, typer.Argument(help="trace JSONL, or embedded:core (the trace shipped with lanekit)")
+    ],
     json_out: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
     """What a trace holds: sessions, requests, prompt sizes, tools, output lengths, agent gaps."""

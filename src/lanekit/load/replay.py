@@ -33,11 +33,10 @@ from lanekit.agents.traces.workload import Trace, TraceRequest
 from lanekit.endpoint.client import DEFAULT_TIMEOUT_S, EndpointClient
 from lanekit.endpoint.records import RequestRecord
 from lanekit.load.metrics import record_metrics
+from lanekit.load.replay_summary import summarize_replay
 from lanekit.load.result import Progress, Recorder, ScenarioResult, call_progress, run_coro, sample_data
 from lanekit.load.sink import Sink
-from lanekit.load.stats import finite_or_none, median, percentile
 from lanekit.load.watch import Liveness, Watch
-from lanekit.results.stats import Interval, bootstrap, stratified_mean
 
 Mode = Literal["history", "delta"]
 Schedule = Literal["sequential", "timestamps"]
@@ -58,11 +57,11 @@ class _Threader:
             return self.convo
         prev = session[k - 1]
         recorded = req.messages[len(prev.messages)] if len(req.messages) > len(prev.messages) else None
-        if recorded is None or req.messages[:len(prev.messages)] != prev.messages:
+        if recorded is None or req.messages[: len(prev.messages)] != prev.messages:
             self.resynced += 1  # the agent rewrote its history here (e.g. compression): follow the trace
             self.convo = list(req.messages)
             return self.convo
-        new = [dict(m) for m in req.messages[len(prev.messages) + 1:]]  # copies: ids get remapped below
+        new = [dict(m) for m in req.messages[len(prev.messages) + 1 :]]  # copies: ids get remapped below
         reply = self._live(prev_rec, recorded, new)
         self.convo = self.convo + [reply] + new
         return self.convo
@@ -76,11 +75,18 @@ class _Threader:
         rec_calls = recorded.get("tool_calls") or []
         if len(live) > len(wanted):
             self.dropped_calls += len(live) - len(wanted)
-            live = live[:len(wanted)]
+            live = live[: len(wanted)]
         while len(live) < len(wanted):
             self.padded_calls += 1
-            live.append(rec_calls[len(live)] if len(live) < len(rec_calls) else
-                        {"id": wanted[len(live)], "type": "function", "function": {"name": "", "arguments": "{}"}})
+            live.append(
+                rec_calls[len(live)]
+                if len(live) < len(rec_calls)
+                else {
+                    "id": wanted[len(live)],
+                    "type": "function",
+                    "function": {"name": "", "arguments": "{}"},
+                }
+            )
         ids = {old: call["id"] for old, call in zip(wanted, live)}
         for msg in new:  # the recorded results now answer the lane's own calls
             if msg.get("role") == "tool" and msg.get("tool_call_id") in ids:
@@ -101,7 +107,11 @@ def _whole_call(call: Any, i: int) -> dict[str, Any]:
     except json.JSONDecodeError:
         ok = False
     cid = call.get("id") if isinstance(call, dict) and call.get("id") else f"call_live_{i}"
-    return {"id": cid, "type": "function", "function": {"name": fn.get("name") or "", "arguments": args if ok else "{}"}}
+    return {
+        "id": cid,
+        "type": "function",
+        "function": {"name": fn.get("name") or "", "arguments": args if ok else "{}"},
+    }
 
 
 def _cap(req: TraceRequest, max_tokens: int | None, pin: bool) -> tuple[int, bool]:
@@ -112,13 +122,26 @@ def _cap(req: TraceRequest, max_tokens: int | None, pin: bool) -> tuple[int, boo
     return cap or max(DEFAULT_CAP, req.output_length or 0), False
 
 
-def run_replay(base_url: str, model: str, trace: Trace, *, mode: Mode = "history", repeats: int = 1,
-               pin_output: bool | None = None, max_tokens: int | None = None, honour_delays: bool = True,
-               time_scale: float = 1.0, schedule: Schedule = "sequential", sink: Sink | None = None,
-               progress: Progress | None = None, transport: httpx.AsyncBaseTransport | None = None,
-               alive: Liveness | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-               clock: Callable[[], int] = time.perf_counter_ns,
-               sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> ScenarioResult:
+def run_replay(
+    base_url: str,
+    model: str,
+    trace: Trace,
+    *,
+    mode: Mode = "history",
+    repeats: int = 1,
+    pin_output: bool | None = None,
+    max_tokens: int | None = None,
+    honour_delays: bool = True,
+    time_scale: float = 1.0,
+    schedule: Schedule = "sequential",
+    sink: Sink | None = None,
+    progress: Progress | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    alive: Liveness | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    clock: Callable[[], int] = time.perf_counter_ns,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> ScenarioResult:
     """Replay `trace` `repeats` times. `pin_output` (default: on in history mode) holds each reply
     to the recorded length; otherwise replies stop where the lane stops, at most `max_tokens`
     (default: the trace's cap, else 512). Sessions run one after another (`sequential`: one
@@ -132,9 +155,17 @@ def run_replay(base_url: str, model: str, trace: Trace, *, mode: Mode = "history
     sessions = trace.sessions()
     total = repeats * len(trace.requests)
     extends = trace.extends_previous()
-    params = {"mode": mode, "repeats": repeats, "pin_output": pin, "max_tokens": max_tokens,
-              "honour_delays": honour_delays, "time_scale": time_scale, "schedule": schedule,
-              "trace": trace.source, "trace_sha256": trace.sha256}
+    params = {
+        "mode": mode,
+        "repeats": repeats,
+        "pin_output": pin,
+        "max_tokens": max_tokens,
+        "honour_delays": honour_delays,
+        "time_scale": time_scale,
+        "schedule": schedule,
+        "trace": trace.source,
+        "trace_sha256": trace.sha256,
+    }
 
     async def go() -> ScenarioResult:
         with Recorder("replay", sink, base_url, model, params) as rec:
@@ -142,8 +173,9 @@ def run_replay(base_url: str, model: str, trace: Trace, *, mode: Mode = "history
             threaders: list[_Threader] = []
             watch = Watch(alive)
             done = 0
-            async with EndpointClient(base_url, model, transport=transport, clock=clock,
-                                      timeout_s=timeout_s) as client:
+            async with EndpointClient(
+                base_url, model, transport=transport, clock=clock, timeout_s=timeout_s
+            ) as client:
 
                 async def one_session(rep: int, s: int, session: list[TraceRequest], t_start: int) -> None:
                     nonlocal done
@@ -152,27 +184,51 @@ def run_replay(base_url: str, model: str, trace: Trace, *, mode: Mode = "history
                     prev_rec: RequestRecord | None = None
                     prev_end: int | None = None
                     if schedule == "timestamps" and session[0].timestamp:
-                        await _wait_until(t_start + int(session[0].timestamp * 1e6 * time_scale), clock, sleep)
+                        await _wait_until(
+                            t_start + int(session[0].timestamp * 1e6 * time_scale), clock, sleep
+                        )
                     for k, req in enumerate(session):
                         watch.check()
                         scheduled_ms = (req.delay or 0.0) * time_scale if honour_delays and k else 0.0
                         if prev_end is not None and scheduled_ms:
                             await _wait_until(prev_end + int(scheduled_ms * 1e6), clock, sleep)
-                        messages = req.messages if mode == "history" else threader.messages(session, k, prev_rec)
+                        messages = (
+                            req.messages if mode == "history" else threader.messages(session, k, prev_rec)
+                        )
                         cap, pinned = _cap(req, max_tokens, pin)
-                        r = await client.request(messages=messages, tools=req.tools,
-                                                 tool_choice="auto" if req.tools else None, max_tokens=cap,
-                                                 stream=True, enforce_length=pinned, temperature=None,
-                                                 timeout_s=timeout_s)
+                        r = await client.request(
+                            messages=messages,
+                            tools=req.tools,
+                            tool_choice="auto" if req.tools else None,
+                            max_tokens=cap,
+                            stream=True,
+                            enforce_length=pinned,
+                            temperature=None,
+                            timeout_s=timeout_s,
+                        )
                         end = clock()
                         gap_ms = (r.start_ns - prev_end) / 1e6 if prev_end is not None else None
-                        row = _row(r, rep=rep, session=s, turn=k, scheduled_ms=scheduled_ms if k else None,
-                                   gap_ms=gap_ms, n_messages=len(messages), cap=cap, pinned=pinned)
+                        row = _row(
+                            r,
+                            rep=rep,
+                            session=s,
+                            turn=k,
+                            scheduled_ms=scheduled_ms if k else None,
+                            gap_ms=gap_ms,
+                            n_messages=len(messages),
+                            cap=cap,
+                            pinned=pinned,
+                        )
                         rows.append(row)
                         rec.add(sample_data(r, **{k2: v for k2, v in row.items() if not k2.startswith("_")}))
                         done += 1
-                        call_progress(progress, done, total, f"pass {rep + 1}/{repeats} session {s + 1}/"
-                                                             f"{len(sessions)} turn {k + 1}/{len(session)}")
+                        call_progress(
+                            progress,
+                            done,
+                            total,
+                            f"pass {rep + 1}/{repeats} session {s + 1}/"
+                            f"{len(sessions)} turn {k + 1}/{len(session)}",
+                        )
                         prev_rec, prev_end = r, end
                         await watch.after(r)
 
@@ -182,15 +238,26 @@ def run_replay(base_url: str, model: str, trace: Trace, *, mode: Mode = "history
                         for s, session in enumerate(sessions):
                             await one_session(rep, s, session, t_start)
                     else:
-                        await asyncio.gather(*(one_session(rep, s, sess, t_start) for s, sess in enumerate(sessions)))
-            summary = summarize_replay(rows, threaders, extends=extends, mode=mode, repeats=repeats, pin=pin,
-                                       n_sessions=len(sessions))
+                        await asyncio.gather(
+                            *(one_session(rep, s, sess, t_start) for s, sess in enumerate(sessions))
+                        )
+            summary = summarize_replay(
+                rows,
+                threaders,
+                extends=extends,
+                mode=mode,
+                repeats=repeats,
+                pin=pin,
+                n_sessions=len(sessions),
+            )
             return rec.finish(summary)
 
     return run_coro(go)
 
 
-async def _wait_until(target_ns: int, clock: Callable[[], int], sleep: Callable[[float], Awaitable[None]]) -> None:
+async def _wait_until(
+    target_ns: int, clock: Callable[[], int], sleep: Callable[[float], Awaitable[None]]
+) -> None:
     # one sleep to just short of the target, then a short one: event-loop sleeps overshoot
     # by a millisecond or more, and the delay is what is being reproduced
     remaining = target_ns - clock()
@@ -201,115 +268,46 @@ async def _wait_until(target_ns: int, clock: Callable[[], int], sleep: Callable[
         await sleep(remaining / 1e9)
 
 
-def _row(r: RequestRecord, *, rep: int, session: int, turn: int, scheduled_ms: float | None, gap_ms: float | None,
-         n_messages: int, cap: int, pinned: bool) -> dict[str, Any]:
+def _row(
+    r: RequestRecord,
+    *,
+    rep: int,
+    session: int,
+    turn: int,
+    scheduled_ms: float | None,
+    gap_ms: float | None,
+    n_messages: int,
+    cap: int,
+    pinned: bool,
+) -> dict[str, Any]:
     m = record_metrics(r)
     ttft_s = r.ttft_ns / 1e9 if r.ttft_ns else None
     evaluated = r.prompt_evaluated
     prefill = evaluated / ttft_s if evaluated is not None and ttft_s else None
-    return {"repeat": rep, "session": session, "turn": turn, "n_messages": n_messages, "max_tokens_sent": cap,
-            "pinned": pinned, "scheduled_delay_ms": scheduled_ms, "actual_delay_ms": gap_ms,
-            "schedule_lag_ms": gap_ms - scheduled_ms if gap_ms is not None and scheduled_ms is not None else None,
-            "evaluated_prefill_tok_s": prefill, "_ok": r.ok, "_short": r.ok and r.short, "_e2e_s": (r.e2e_ns or 0) / 1e9,
-            "_ttft_ms": r.ttft_ns / 1e6 if r.ttft_ns else None, "_decode": m.get("decode_tok_s"),
-            "_server_pp": r.server_prefill_tok_s, "_isl": r.isl, "_cached": r.cached_tokens, "_evaluated": evaluated,
-            "_osl": r.osl, "_error": r.error, "_finish": r.finish_reason}
-
-
-def _iv(iv: Interval, nd: int = 3) -> dict[str, Any]:
-    return {"point": finite_or_none(iv.point, nd), "low": finite_or_none(iv.low, nd),
-            "high": finite_or_none(iv.high, nd), "n": iv.n, "method": iv.method}
-
-
-def _strata(rows: list[dict], key: str, by: tuple[str, ...] = ("session", "turn")) -> list[list[float]]:
-    groups: dict[tuple, list[float]] = {}
-    for r in rows:
-        if r["_ok"] and r[key] is not None:
-            groups.setdefault(tuple(r[b] for b in by), []).append(r[key])
-    return [groups[k] for k in sorted(groups)]
-
-
-def summarize_replay(rows: list[dict], threaders: list[_Threader], *, extends: tuple[int, int], mode: str,
-                     repeats: int, pin: bool, n_sessions: int) -> dict[str, Any]:
-    """The replay summary (documented on `load.result.ScenarioResult`)."""
-    ok = [r for r in rows if r["_ok"]]
-    errors = [r for r in rows if not r["_ok"]]
-    per_session: dict[tuple[int, int], dict[str, float]] = {}
-    for r in rows:
-        cell = per_session.setdefault((r["repeat"], r["session"]), {"lane_s": 0.0, "gaps_s": 0.0, "ok": 1.0})
-        cell["lane_s"] += r["_e2e_s"]
-        cell["gaps_s"] += (r["actual_delay_ms"] or 0.0) / 1000
-        cell["ok"] = min(cell["ok"], 1.0 if r["_ok"] else 0.0)
-    session_strata: dict[int, list[float]] = {}
-    for (_, s), cell in sorted(per_session.items()):
-        if cell["ok"]:
-            session_strata.setdefault(s, []).append(cell["lane_s"])
-    later = [r for r in ok if r["turn"] > 0]
-    isl = sum(r["_isl"] or 0 for r in ok if r["_cached"] is not None)
-    cached = sum(r["_cached"] or 0 for r in ok if r["_cached"] is not None)
-    isl_later = sum(r["_isl"] or 0 for r in later if r["_cached"] is not None)
-    cached_later = sum(r["_cached"] or 0 for r in later if r["_cached"] is not None)
-    lags = [abs(r["schedule_lag_ms"]) for r in rows if r["schedule_lag_ms"] is not None]
-    turn_iv = stratified_mean(_strata(rows, "_e2e_s"))
-    warnings = []
-    if errors:
-        warnings.append(f"{len(errors)} request(s) failed: {errors[0]['_error']}")
-    if ok and not any(r["_cached"] is not None for r in ok):
-        warnings.append("the server reported no cached-token counts: prefix reuse unknown, prefill rate over "
-                        "the whole prompt")
-    short = sum(r["_short"] for r in rows)
-    if short:
-        warnings.append(f"{short} reply(ies) stopped before the pinned recorded length (the engine ignored "
-                        "ignore_eos): those turns did less work")
-    if repeats < 3:
-        warnings.append(f"{repeats} pass(es): intervals need at least 3 repeats of each request")
-    thr = {"padded_calls": sum(t.padded_calls for t in threaders), "dropped_calls": sum(t.dropped_calls for t in threaders),
-           "resynced": sum(t.resynced for t in threaders), "recorded_replies": sum(t.recorded_replies for t in threaders)}
     return {
-        "mode": mode, "repeats": repeats, "pin_output": pin, "sessions": n_sessions,
-        "requests": len(rows), "samples": len(ok), "errors": len(errors),
-        "first_error": errors[0]["_error"] if errors else None,
-        "turn_s": _iv(turn_iv), "session_s": _iv(stratified_mean(list(session_strata.values()))),
-        "session_wall_s": finite_or_none(median(c["lane_s"] + c["gaps_s"] for c in per_session.values() if c["ok"]), 3),
-        "ttft_ms": _iv(stratified_mean(_strata(rows, "_ttft_ms")), 2),
-        "decode_tok_s": _iv(bootstrap([r["_decode"] for r in ok]), 2),
-        "evaluated_prefill_tok_s": finite_or_none(median(r["evaluated_prefill_tok_s"] for r in ok), 2),
-        "server_prefill_tok_s": finite_or_none(median(r["_server_pp"] for r in ok), 2),
-        "prompt_tokens": sum(r["_isl"] or 0 for r in ok), "cached_tokens": cached,
-        "evaluated_tokens": sum(r["_evaluated"] or 0 for r in ok),
-        "output_tokens": sum(r["_osl"] or 0 for r in ok),
-        "prefix_reuse": round(cached / isl, 4) if isl else None,
-        "prefix_reuse_after_first": round(cached_later / isl_later, 4) if isl_later else None,
-        "trace_extends": {"requests": extends[1], "extend_previous": extends[0]},
-        "schedule_lag_ms": {"p50": finite_or_none(median(lags), 3), "p90": finite_or_none(percentile(lags, 90), 3),
-                            "max": finite_or_none(max(lags), 3) if lags else None, "n": len(lags)},
-        "threading": thr if mode == "delta" else None,
-        "finish_reasons": _counts(r["_finish"] for r in ok),
-        "per_turn": _per_turn(rows), "warnings": warnings,
+        "repeat": rep,
+        "session": session,
+        "turn": turn,
+        "n_messages": n_messages,
+        "max_tokens_sent": cap,
+        "pinned": pinned,
+        "scheduled_delay_ms": scheduled_ms,
+        "actual_delay_ms": gap_ms,
+        "schedule_lag_ms": gap_ms - scheduled_ms if gap_ms is not None and scheduled_ms is not None else None,
+        "evaluated_prefill_tok_s": prefill,
+        "_ok": r.ok,
+        "_short": r.ok and r.short,
+        "_e2e_s": (r.e2e_ns or 0) / 1e9,
+        "_ttft_ms": r.ttft_ns / 1e6 if r.ttft_ns else None,
+        "_decode": m.get("decode_tok_s"),
+        "_server_pp": r.server_prefill_tok_s,
+        "_isl": r.isl,
+        "_cached": r.cached_tokens,
+        "_evaluated": evaluated,
+        "_osl": r.osl,
+        "_error": r.error,
+        "_finish": r.finish_reason,
     }
 
 
-def _counts(values: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[str(v)] = out.get(str(v), 0) + 1
-    return out
-
-
-def _per_turn(rows: list[dict]) -> list[dict[str, Any]]:
-    """One row per request position (medians over repeats): the data behind a per-turn plot."""
-    cells: dict[tuple[int, int], list[dict]] = {}
-    for r in rows:
-        if r["_ok"]:
-            cells.setdefault((r["session"], r["turn"]), []).append(r)
-    out = []
-    for (s, k), rs in sorted(cells.items()):
-        out.append({"session": s, "turn": k, "n": len(rs), "isl": finite_or_none(median(x["_isl"] for x in rs), 1),
-                    "cached": finite_or_none(median(x["_cached"] for x in rs), 1),
-                    "ttft_ms": finite_or_none(median(x["_ttft_ms"] for x in rs), 2),
-                    "e2e_s": finite_or_none(median(x["_e2e_s"] for x in rs), 3),
-                    "osl": finite_or_none(median(x["_osl"] for x in rs), 1)})
-    return out
-
-
-__all__ = ["run_replay", "summarize_replay"]
+__all__ = ["run_replay"]

@@ -20,7 +20,7 @@ CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20240917
 MIN_SPEED_SAMPLES = 3  # the issue's floor: fewer repeats than this give a point and no interval
-MAD_SCALE = 1.4826     # MAD × this estimates σ for normal data
+MAD_SCALE = 1.4826  # MAD × this estimates σ for normal data
 
 Method = Literal["wilson", "bootstrap-median", "bootstrap-mean", "stratified-bootstrap-mean", "none"]
 
@@ -88,8 +88,14 @@ def wilson(successes: int, n: int, confidence: float = CONFIDENCE) -> Interval:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Interval(point=p, low=max(0.0, centre - half), high=min(1.0, centre + half), n=n, method="wilson",
-                    confidence=confidence)
+    return Interval(
+        point=p,
+        low=max(0.0, centre - half),
+        high=min(1.0, centre + half),
+        n=n,
+        method="wilson",
+        confidence=confidence,
+    )
 
 
 def median_mad(values: Sequence[float | int | None]) -> tuple[float | None, float | None]:
@@ -101,9 +107,14 @@ def median_mad(values: Sequence[float | int | None]) -> tuple[float | None, floa
     return med, float(MAD_SCALE * np.median(np.abs(arr - med)))
 
 
-def bootstrap(values: Sequence[float | int | None], stat: Literal["median", "mean"] = "median",
-              confidence: float = CONFIDENCE, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
-              min_n: int = MIN_SPEED_SAMPLES) -> Interval:
+def bootstrap(
+    values: Sequence[float | int | None],
+    stat: Literal["median", "mean"] = "median",
+    confidence: float = CONFIDENCE,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    min_n: int = MIN_SPEED_SAMPLES,
+) -> Interval:
     """Percentile-bootstrap interval of the median (or mean) of `values`; bounds need `min_n` values."""
     arr = _finite(values)
     method: Method = "bootstrap-median" if stat == "median" else "bootstrap-mean"
@@ -118,13 +129,18 @@ def bootstrap(values: Sequence[float | int | None], stat: Literal["median", "mea
     stats = fn(draws, axis=1)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(stats, [alpha, 1 - alpha])
-    return Interval(point=point, low=float(low), high=float(high), n=int(arr.size), method=method,
-                    confidence=confidence)
+    return Interval(
+        point=point, low=float(low), high=float(high), n=int(arr.size), method=method, confidence=confidence
+    )
 
 
-def stratified_mean(strata: Sequence[Sequence[float | int | None]], confidence: float = CONFIDENCE,
-                    resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
-                    min_repeats: int = MIN_SPEED_SAMPLES) -> Interval:
+def stratified_mean(
+    strata: Sequence[Sequence[float | int | None]],
+    confidence: float = CONFIDENCE,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    min_repeats: int = MIN_SPEED_SAMPLES,
+) -> Interval:
     """Mean over strata of each stratum's mean, with a bootstrap that resamples within each stratum.
 
     A stratum is one request position of a replayed trace, holding that request's repeats. The
@@ -150,9 +166,14 @@ def stratified_mean(strata: Sequence[Sequence[float | int | None]], confidence: 
     return Interval(point=point, low=float(low), high=float(high), n=n, method=method, confidence=confidence)
 
 
-def ratio_bootstrap(numerators: Sequence[float], denominators: Sequence[float], confidence: float = CONFIDENCE,
-                    resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
-                    min_n: int = MIN_SPEED_SAMPLES) -> Interval:
+def ratio_bootstrap(
+    numerators: Sequence[float],
+    denominators: Sequence[float],
+    confidence: float = CONFIDENCE,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    min_n: int = MIN_SPEED_SAMPLES,
+) -> Interval:
     """Σnum / Σden with a bootstrap over the paired units (e.g. seconds per successful task: each
     run's wall seconds over its success 0/1). No point when Σden is 0."""
     num = np.asarray(numerators, dtype=float)
@@ -193,4 +214,12 @@ def noise_groups(intervals: Sequence[Interval]) -> list[int]:
     return groups
 
 
-__all__ = ["Interval", "bootstrap", "median_mad", "noise_groups", "ratio_bootstrap", "stratified_mean", "wilson"]
+__all__ = [
+    "Interval",
+    "bootstrap",
+    "median_mad",
+    "noise_groups",
+    "ratio_bootstrap",
+    "stratified_mean",
+    "wilson",
+]

@@ -9,12 +9,21 @@ from lanekit.cli.main import main
 
 def _session(sid: str, t: float) -> dict:
     call = [{"name": "read_file", "arguments": '{"path": "notes/secret.txt"}'}]
-    return {"id": sid, "started_at": t, "system_prompt": "You are Hermes.", "messages": [
-        {"role": "user", "content": "Read the file notes/secret.txt and tell me the passphrase written in it.",
-         "timestamp": t + 0.1},
-        {"role": "assistant", "content": "", "tool_calls": call, "timestamp": t + 2.0, "token_count": 20},
-        {"role": "tool", "content": "violet-harbor-42", "tool_call_id": "call_x", "timestamp": t + 2.5},
-        {"role": "assistant", "content": "violet-harbor-42", "timestamp": t + 3.0, "token_count": 6}]}
+    return {
+        "id": sid,
+        "started_at": t,
+        "system_prompt": "You are Hermes.",
+        "messages": [
+            {
+                "role": "user",
+                "content": "Read the file notes/secret.txt and tell me the passphrase written in it.",
+                "timestamp": t + 0.1,
+            },
+            {"role": "assistant", "content": "", "tool_calls": call, "timestamp": t + 2.0, "token_count": 20},
+            {"role": "tool", "content": "violet-harbor-42", "tool_call_id": "call_x", "timestamp": t + 2.5},
+            {"role": "assistant", "content": "violet-harbor-42", "timestamp": t + 3.0, "token_count": 6},
+        ],
+    }
 
 
 def test_convert_then_show(tmp_path, capsys):
@@ -40,6 +49,20 @@ def test_errors_are_one_line_with_the_fix(tmp_path, capsys):
     assert main(["trace", "show", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "line 1: messages" in err and "fix:" in err and "Traceback" not in err
-    assert main(["bench", "--url", "http://127.0.0.1:9/v1", "--model", "m", "--replay", str(bad),
-                 "--replay-mode", "sideways"]) == 2
+    assert (
+        main(
+            [
+                "bench",
+                "--url",
+                "http://127.0.0.1:9/v1",
+                "--model",
+                "m",
+                "--replay",
+                str(bad),
+                "--replay-mode",
+                "sideways",
+            ]
+        )
+        == 2
+    )
     assert "--replay-mode" in capsys.readouterr().err

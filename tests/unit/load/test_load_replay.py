@@ -15,13 +15,28 @@ from lanekit.agents.traces.workload import Trace, TraceMeta, TraceRequest
 from lanekit.load.replay import run_replay
 from lanekit.load.sink import ListSink
 
-TOOLS = [{"type": "function", "function": {"name": "read_file", "parameters": {
-    "type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "read_file",
+            "parameters": {
+                "type": "object",
+                "properties": {"path": {"type": "string"}},
+                "required": ["path"],
+            },
+        },
+    }
+]
 SYSTEM = {"role": "system", "content": "You are an agent."}
 
 
 def _call(cid: str, path: str) -> dict:
-    return {"id": cid, "type": "function", "function": {"name": "read_file", "arguments": json.dumps({"path": path})}}
+    return {
+        "id": cid,
+        "type": "function",
+        "function": {"name": "read_file", "arguments": json.dumps({"path": path})},
+    }
 
 
 def _session(sid: str, delays_ms: list[float]) -> list[TraceRequest]:
@@ -31,11 +46,22 @@ def _session(sid: str, delays_ms: list[float]) -> list[TraceRequest]:
     n = len(delays_ms) + 1
     for k in range(n):
         last = k == n - 1
-        reply = ({"role": "assistant", "content": "done"} if last else
-                 {"role": "assistant", "content": "", "tool_calls": [_call(f"rec-{sid}-{k}", f"f{k}.txt")]})
-        out.append(TraceRequest(session_id=sid, messages=list(history), tools=TOOLS, output_length=4 + k,
-                                delay=delays_ms[k - 1] if k else None, timestamp=0.0 if k == 0 else None,
-                                lanekit=TraceMeta(turn=k, reply=reply, max_tokens=64)))
+        reply = (
+            {"role": "assistant", "content": "done"}
+            if last
+            else {"role": "assistant", "content": "", "tool_calls": [_call(f"rec-{sid}-{k}", f"f{k}.txt")]}
+        )
+        out.append(
+            TraceRequest(
+                session_id=sid,
+                messages=list(history),
+                tools=TOOLS,
+                output_length=4 + k,
+                delay=delays_ms[k - 1] if k else None,
+                timestamp=0.0 if k == 0 else None,
+                lanekit=TraceMeta(turn=k, reply=reply, max_tokens=64),
+            )
+        )
         history = history + [reply]
         if not last:
             history.append({"role": "tool", "tool_call_id": f"rec-{sid}-{k}", "content": f"contents of f{k}"})
@@ -70,17 +96,33 @@ class FakeLane:
         isl = 10 * len(msgs)
         cached = 10 * shared
         n = int(body["max_tokens"])
-        call = [{"index": 0, "id": f"live-{self.n}", "type": "function",
-                 "function": {"name": "read_file", "arguments": json.dumps({"path": f"live{self.n}.txt"})}}]
+        call = [
+            {
+                "index": 0,
+                "id": f"live-{self.n}",
+                "type": "function",
+                "function": {"name": "read_file", "arguments": json.dumps({"path": f"live{self.n}.txt"})},
+            }
+        ]
         parts = [((isl - cached) * MS, chat_delta(role="assistant", tool_calls=call))]
         parts += [(10 * MS, chat_delta(content=f" t{i}")) for i in range(n - 1)]
-        usage = {"prompt_tokens": isl, "completion_tokens": n, "total_tokens": isl + n,
-                 "prompt_tokens_details": {"cached_tokens": cached}}
-        final = event({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}], "usage": usage,
-                       "timings": {"prompt_n": isl - cached, "cache_n": cached, "prompt_per_second": 1000.0}})
+        usage = {
+            "prompt_tokens": isl,
+            "completion_tokens": n,
+            "total_tokens": isl + n,
+            "prompt_tokens_details": {"cached_tokens": cached},
+        }
+        final = event(
+            {
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+                "usage": usage,
+                "timings": {"prompt_n": isl - cached, "cache_n": cached, "prompt_per_second": 1000.0},
+            }
+        )
         parts.append((MS, final + DONE))
-        return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                              stream=_Ends(parts, self.clock, self.ends))
+        return httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, stream=_Ends(parts, self.clock, self.ends)
+        )
 
 
 class _Ends(TimedStream):
@@ -104,8 +146,18 @@ def _replay(mode="history", repeats=1, **kw):
         clock.advance(int(seconds * 1e9))
 
     sink = ListSink()
-    result = run_replay("http://lane/v1", "m", _trace(), mode=mode, repeats=repeats, sink=sink,
-                        transport=httpx.MockTransport(lane.handler), clock=clock, sleep=sleep, **kw)
+    result = run_replay(
+        "http://lane/v1",
+        "m",
+        _trace(),
+        mode=mode,
+        repeats=repeats,
+        sink=sink,
+        transport=httpx.MockTransport(lane.handler),
+        clock=clock,
+        sleep=sleep,
+        **kw,
+    )
     return result, lane, sink, slept
 
 
@@ -115,7 +167,7 @@ def test_history_replay_sends_every_request_in_order_each_extending_the_last():
     trace = _trace()
     assert [b["messages"] for b in bodies] == [r.messages for r in trace.requests]
     for prev, cur in pairwise(bodies[:3]):  # session a
-        assert cur["messages"][:len(prev["messages"])] == prev["messages"]
+        assert cur["messages"][: len(prev["messages"])] == prev["messages"]
     # streamed, tools offered, the lane's sampling: no temperature/top_p/seed sent
     assert all(b["stream"] and b["tools"] == TOOLS and b["tool_choice"] == "auto" for b in bodies)
     assert not any(k in b for b in bodies for k in ("temperature", "top_p", "top_k", "seed"))
@@ -130,7 +182,11 @@ def test_recorded_delays_are_honoured_from_the_previous_reply_end():
     result, lane, sink, _ = _replay()
     starts = [t for t, _ in lane.bodies]
     # the gap between reply k-1's last byte and request k is the recorded delay (fake clock: exact)
-    gaps_ms = [(starts[1] - lane.ends[0]) / MS, (starts[2] - lane.ends[1]) / MS, (starts[4] - lane.ends[3]) / MS]
+    gaps_ms = [
+        (starts[1] - lane.ends[0]) / MS,
+        (starts[2] - lane.ends[1]) / MS,
+        (starts[4] - lane.ends[3]) / MS,
+    ]
     assert gaps_ms == pytest.approx([50.0, 120.0, 30.0], abs=10.0)
     assert gaps_ms == pytest.approx([50.0, 120.0, 30.0], abs=0.01)
     # a session's first request waits for nothing (sessions run back to back)
@@ -155,16 +211,24 @@ def test_delta_replay_threads_the_lanes_own_replies_and_remaps_tool_ids():
     # request k = request k-1 + the lane's live reply + the recorded tool result, answering the live call
     for k in (1, 2):
         prev, cur = bodies[k - 1], bodies[k]
-        assert cur[:len(prev)] == prev
+        assert cur[: len(prev)] == prev
         live = cur[len(prev)]
         assert live["role"] == "assistant" and live["tool_calls"][0]["id"] == f"live-{k}"
-        assert cur[len(prev) + 1] == {"role": "tool", "tool_call_id": f"live-{k}", "content": f"contents of f{k - 1}"}
+        assert cur[len(prev) + 1] == {
+            "role": "tool",
+            "tool_call_id": f"live-{k}",
+            "content": f"contents of f{k - 1}",
+        }
     # the trace itself is untouched (a second pass remaps afresh)
     assert _trace().requests[1].messages[-1]["tool_call_id"] == "rec-a-0"
     # delta mode lets replies stop where the lane stops, under the trace's cap
     assert [b["max_tokens"] for _, b in lane.bodies] == [64] * 5 and "ignore_eos" not in lane.bodies[0][1]
-    assert result.summary["threading"] == {"padded_calls": 0, "dropped_calls": 0, "resynced": 0,
-                                           "recorded_replies": 0}
+    assert result.summary["threading"] == {
+        "padded_calls": 0,
+        "dropped_calls": 0,
+        "resynced": 0,
+        "recorded_replies": 0,
+    }
 
 
 def test_per_turn_numbers_prefix_reuse_and_real_prefill():
@@ -207,8 +271,15 @@ def test_failed_requests_are_data_and_delta_keeps_the_recorded_reply():
             return httpx.Response(500, content=b"boom")
         return lane.handler(request)
 
-    result = run_replay("http://lane/v1", "m", _trace(), mode="delta", transport=httpx.MockTransport(flaky),
-                        clock=clock, sleep=_advancing(clock))
+    result = run_replay(
+        "http://lane/v1",
+        "m",
+        _trace(),
+        mode="delta",
+        transport=httpx.MockTransport(flaky),
+        clock=clock,
+        sleep=_advancing(clock),
+    )
     s = result.summary
     assert s["errors"] == 1 and "HTTP 500" in s["first_error"] and s["samples"] == 4
     assert s["threading"]["recorded_replies"] == 1
@@ -219,6 +290,7 @@ def test_failed_requests_are_data_and_delta_keeps_the_recorded_reply():
 def _advancing(clock):
     async def sleep(seconds: float) -> None:
         clock.advance(int(seconds * 1e9))
+
     return sleep
 
 
@@ -228,8 +300,16 @@ def test_timestamps_schedule_starts_sessions_at_their_offsets():
     clock = FakeClock()
     lane = FakeLane(clock)
     t0 = clock()
-    run_replay("http://lane/v1", "m", trace, schedule="timestamps", honour_delays=False,
-               transport=httpx.MockTransport(lane.handler), clock=clock, sleep=_advancing(clock))
+    run_replay(
+        "http://lane/v1",
+        "m",
+        trace,
+        schedule="timestamps",
+        honour_delays=False,
+        transport=httpx.MockTransport(lane.handler),
+        clock=clock,
+        sleep=_advancing(clock),
+    )
     firsts = {b["messages"][1]["content"]: t for t, b in lane.bodies if len(b["messages"]) == 2}
     assert firsts["task a"] == t0 and (firsts["task b"] - t0) / MS == pytest.approx(500.0, abs=0.01)
 
@@ -248,9 +328,20 @@ def test_depth_with_warm_resends_reports_cold_and_warm_beside_each_other():
         last["prompt"] = text
         return int(len(text.split()) * 1.25) - 8 if hit else 0
 
-    res = run_depth("http://lane/v1", "m", depths=(512,), samples=3, warm=2, max_tokens=8, max_ctx=4096,
-                    transport=llm_transport(prompt_tokens=lambda b: int(len(b["messages"][0]["content"].split()) * 1.25),
-                                            cached=cached, seen=seen))
+    res = run_depth(
+        "http://lane/v1",
+        "m",
+        depths=(512,),
+        samples=3,
+        warm=2,
+        max_tokens=8,
+        max_ctx=4096,
+        transport=llm_transport(
+            prompt_tokens=lambda b: int(len(b["messages"][0]["content"].split()) * 1.25),
+            cached=cached,
+            seen=seen,
+        ),
+    )
     row = res.summary["depths"][0]
     assert row["samples"] == 3 and row["warm_samples"] == 6
     assert row["cached_fraction_warm"] > 0.9 and row["ttft_ms_warm"] is not None

@@ -17,11 +17,17 @@ from lanekit.results.stats import (
 )
 
 
-@pytest.mark.parametrize("k,n,low,high", [
-    # Wilson 95% bounds (Newcombe 1998, Table I; also statsmodels proportion_confint method="wilson")
-    (8, 10, 0.4902, 0.9433), (0, 8, 0.0, 0.3244), (10, 10, 0.7225, 1.0), (1, 29, 0.0061, 0.1718),
-    (81, 263, 0.2553, 0.3662),
-])
+@pytest.mark.parametrize(
+    "k,n,low,high",
+    [
+        # Wilson 95% bounds (Newcombe 1998, Table I; also statsmodels proportion_confint method="wilson")
+        (8, 10, 0.4902, 0.9433),
+        (0, 8, 0.0, 0.3244),
+        (10, 10, 0.7225, 1.0),
+        (1, 29, 0.0061, 0.1718),
+        (81, 263, 0.2553, 0.3662),
+    ],
+)
 def test_wilson_matches_published_bounds(k, n, low, high):
     iv = wilson(k, n)
     assert iv.point == pytest.approx(k / n)

@@ -29,8 +29,10 @@ def hermes_tools(toolsets: list[str]) -> list[dict[str, Any]]:
     defs = _hermes_defs()
     unknown = [t for t in toolsets if t not in defs]
     if unknown:
-        raise ConfigError(f"no Hermes tool definitions recorded for toolset(s) {', '.join(unknown)}",
-                          fix=f"use toolsets {', '.join(sorted(defs))} (lanekit's snapshot of hermes-agent 0.19.0)")
+        raise ConfigError(
+            f"no Hermes tool definitions recorded for toolset(s) {', '.join(unknown)}",
+            fix=f"use toolsets {', '.join(sorted(defs))} (lanekit's snapshot of hermes-agent 0.19.0)",
+        )
     seen: dict[str, dict[str, Any]] = {}
     for ts in toolsets:
         for tool in defs[ts]:
@@ -62,23 +64,40 @@ def _hermes_calls(raw: Any, following: list[dict[str, Any]], turn: int) -> list[
         fn = call.get("function") if isinstance(call.get("function"), dict) else call
         args = fn.get("arguments")
         cid = call.get("id") or (result_ids[i] if i < len(result_ids) else None) or f"call_{turn}_{i}"
-        out.append({"id": cid, "type": "function", "function": {
-            "name": fn.get("name") or "", "arguments": args if isinstance(args, str) else json.dumps(args or {})}})
+        out.append(
+            {
+                "id": cid,
+                "type": "function",
+                "function": {
+                    "name": fn.get("name") or "",
+                    "arguments": args if isinstance(args, str) else json.dumps(args or {}),
+                },
+            }
+        )
     return out
 
 
-def from_hermes_session(session: dict[str, Any], toolsets: list[str] | None = None,
-                        t0: float | None = None) -> list[TraceRequest]:
+def from_hermes_session(
+    session: dict[str, Any], toolsets: list[str] | None = None, t0: float | None = None
+) -> list[TraceRequest]:
     """The requests one exported Hermes session sent: Hermes' system-prompt snapshot, then the
     stored messages (the bytes sent where Hermes kept them, `api_content`). A request was sent when
     the message before its reply was stored; its delay is that time minus the previous reply's."""
     raw = session.get("messages")
     if not isinstance(raw, list):
-        raise ConfigError("a Hermes session without a messages list", fix="pass a `hermes sessions export` file")
-    msgs = [m for m in raw if isinstance(m, dict) and m.get("role") in ("user", "assistant", "tool", "system")]
-    called = {c.get("name") or (c.get("function") or {}).get("name")
-              for m in msgs if m.get("role") == "assistant"
-              for c in _as_list(m.get("tool_calls")) if isinstance(c, dict)}
+        raise ConfigError(
+            "a Hermes session without a messages list", fix="pass a `hermes sessions export` file"
+        )
+    msgs = [
+        m for m in raw if isinstance(m, dict) and m.get("role") in ("user", "assistant", "tool", "system")
+    ]
+    called = {
+        c.get("name") or (c.get("function") or {}).get("name")
+        for m in msgs
+        if m.get("role") == "assistant"
+        for c in _as_list(m.get("tool_calls"))
+        if isinstance(c, dict)
+    }
     tools = hermes_tools(toolsets or _toolsets_for({c for c in called if c}))
     history: list[dict[str, Any]] = []
     if session.get("system_prompt"):
@@ -98,22 +117,40 @@ def from_hermes_session(session: dict[str, Any], toolsets: list[str] | None = No
             continue
         k = len(out)
         following = []
-        for nxt in msgs[i + 1:]:
+        for nxt in msgs[i + 1 :]:
             if nxt.get("role") != "tool":
                 break
             following.append(nxt)
-        reply: dict[str, Any] = {"role": "assistant", "content": msg.get("api_content") or msg.get("content") or ""}
+        reply: dict[str, Any] = {
+            "role": "assistant",
+            "content": msg.get("api_content") or msg.get("content") or "",
+        }
         calls = _hermes_calls(msg.get("tool_calls"), following, k)
         if calls:
             reply["tool_calls"] = calls
-        delay = seconds_to_ms(sent_at - prev_end) if k and sent_at is not None and prev_end is not None else None
+        delay = (
+            seconds_to_ms(sent_at - prev_end) if k and sent_at is not None and prev_end is not None else None
+        )
         stamp = seconds_to_ms(sent_at - t0) if k == 0 and sent_at is not None and t0 is not None else None
-        out.append(TraceRequest(
-            session_id=str(session.get("id") or "session"), messages=list(history), tools=tools,
-            output_length=msg.get("token_count") if isinstance(msg.get("token_count"), int) else None,
-            timestamp=stamp, delay=delay,
-            lanekit=TraceMeta(turn=k, source="hermes", finish_reason=msg.get("finish_reason"), reply=reply,
-                              latency_ms=seconds_to_ms(ts - sent_at) if ts is not None and sent_at is not None else None)))
+        out.append(
+            TraceRequest(
+                session_id=str(session.get("id") or "session"),
+                messages=list(history),
+                tools=tools,
+                output_length=msg.get("token_count") if isinstance(msg.get("token_count"), int) else None,
+                timestamp=stamp,
+                delay=delay,
+                lanekit=TraceMeta(
+                    turn=k,
+                    source="hermes",
+                    finish_reason=msg.get("finish_reason"),
+                    reply=reply,
+                    latency_ms=seconds_to_ms(ts - sent_at)
+                    if ts is not None and sent_at is not None
+                    else None,
+                ),
+            )
+        )
         history.append(reply)
         prev_end = ts if ts is not None else prev_end
     return out

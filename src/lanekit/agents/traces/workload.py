@@ -4,7 +4,7 @@
 
 Public entry points:
     from_agent_run(run) -> list[TraceRequest]          # lanekit's own AgentRun (built-in loop)
-    from_hermes_session(session, toolsets=None)  # one `hermes sessions export` line (traces/hermes_requests.py)
+    from_hermes_session(session, toolsets=None)  # one `hermes sessions export` line (hermes_requests.py)
     convert_runs(path, battery=None) -> (Trace, notes)  # a JSONL of either kind
     read_trace(path) -> Trace; write_trace(trace, path, mode="history"|"delta")
 
@@ -62,8 +62,12 @@ class TraceRequest(BaseModel):
     messages: list[dict[str, Any]] = Field(min_length=1)
     tools: list[dict[str, Any]] | None = None
     output_length: int | None = Field(None, ge=0)
-    timestamp: float | None = Field(None, ge=0, description="ms from the trace's start (a session's first request)")
-    delay: float | None = Field(None, ge=0, description="ms between the previous reply's end and this request")
+    timestamp: float | None = Field(
+        None, ge=0, description="ms from the trace's start (a session's first request)"
+    )
+    delay: float | None = Field(
+        None, ge=0, description="ms between the previous reply's end and this request"
+    )
     lanekit: TraceMeta | None = None
 
 
@@ -89,7 +93,7 @@ class Trace(BaseModel):
             for prev, cur in pairwise(session):
                 total += 1
                 head = prev.messages + [_reply_of(prev, cur)]
-                hits += cur.messages[:len(head)] == head
+                hits += cur.messages[: len(head)] == head
         return hits, total
 
 
@@ -101,15 +105,26 @@ def describe(trace: Trace) -> dict[str, Any]:
     outs = [r.output_length for r in trace.requests if r.output_length is not None]
     hits, total = trace.extends_previous()
     sessions = trace.sessions()
-    return {"format": TRACE_FORMAT, "source": trace.source, "sha256": trace.sha256, "sessions": len(sessions),
-            "requests": len(trace.requests), "max_requests_per_session": max(len(s) for s in sessions),
-            "prompt_chars_max": max(sum(len(json.dumps(m)) for m in r.messages) for r in trace.requests),
-            "tools": sorted({t.get("function", {}).get("name", "") for r in trace.requests for t in r.tools or []}),
-            "output_tokens": sum(outs), "output_tokens_median": median(outs) if outs else None,
-            "delay_ms_median": round(median(delays), 1) if delays else None,
-            "delay_s_total": round(sum(delays) / 1000, 3), "requests_with_delay": len(delays),
-            "extend_previous": hits, "later_requests": total,
-            "harness": sorted({r.lanekit.source for r in trace.requests if r.lanekit and r.lanekit.source})}
+    return {
+        "format": TRACE_FORMAT,
+        "source": trace.source,
+        "sha256": trace.sha256,
+        "sessions": len(sessions),
+        "requests": len(trace.requests),
+        "max_requests_per_session": max(len(s) for s in sessions),
+        "prompt_chars_max": max(sum(len(json.dumps(m)) for m in r.messages) for r in trace.requests),
+        "tools": sorted(
+            {t.get("function", {}).get("name", "") for r in trace.requests for t in r.tools or []}
+        ),
+        "output_tokens": sum(outs),
+        "output_tokens_median": median(outs) if outs else None,
+        "delay_ms_median": round(median(delays), 1) if delays else None,
+        "delay_s_total": round(sum(delays) / 1000, 3),
+        "requests_with_delay": len(delays),
+        "extend_previous": hits,
+        "later_requests": total,
+        "harness": sorted({r.lanekit.source for r in trace.requests if r.lanekit and r.lanekit.source}),
+    }
 
 
 def _reply_of(prev: TraceRequest, cur: TraceRequest) -> dict[str, Any]:
@@ -126,8 +141,12 @@ def seconds_to_ms(seconds: float | None) -> float | None:
 
 
 # -- lanekit's own runs ------------------------------------------------------------------------
-def from_agent_run(run: AgentRun, tools: list[dict[str, Any]] | None = None, t0: float | None = None,
-                   max_tokens: int | None = None) -> list[TraceRequest]:
+def from_agent_run(
+    run: AgentRun,
+    tools: list[dict[str, Any]] | None = None,
+    t0: float | None = None,
+    max_tokens: int | None = None,
+) -> list[TraceRequest]:
     """The requests one AgentRun sent: request k's messages are the run's history up to its k-th
     assistant message. Delays come from each turn's send offset (runs recorded before lanekit
     kept one get none). `t0` (epoch s) anchors the session's `timestamp`."""
@@ -139,7 +158,7 @@ def from_agent_run(run: AgentRun, tools: list[dict[str, Any]] | None = None, t0:
     positions = [i for i, m in enumerate(run.messages) if m.get("role") == "assistant"]
     out: list[TraceRequest] = []
     prev_end_ns: int | None = None
-    for k, turn in enumerate(run.turns[:len(positions)]):
+    for k, turn in enumerate(run.turns[: len(positions)]):
         sent_ns = getattr(turn, "started_ns", None)
         delay = None
         if k and sent_ns is not None and prev_end_ns is not None:
@@ -147,23 +166,43 @@ def from_agent_run(run: AgentRun, tools: list[dict[str, Any]] | None = None, t0:
         stamp = None
         if k == 0 and run.started_at is not None and t0 is not None:
             stamp = seconds_to_ms(run.started_at - t0 + (sent_ns or 0) / 1e9)
-        prev_end_ns = sent_ns + turn.latency_ns if sent_ns is not None and turn.latency_ns is not None else None
+        prev_end_ns = (
+            sent_ns + turn.latency_ns if sent_ns is not None and turn.latency_ns is not None else None
+        )
         reply = clean_message(run.messages[positions[k]])
-        out.append(TraceRequest(
-            session_id=run.id, messages=[clean_message(m) for m in run.messages[:positions[k]]], tools=tools or None,
-            output_length=turn.completion_tokens, timestamp=stamp, delay=delay,
-            lanekit=TraceMeta(turn=k, source=run.source, task_id=run.task_id, max_tokens=max_tokens,
-                              prompt_tokens=turn.prompt_tokens, finish_reason=turn.finish_reason, reply=reply,
-                              latency_ms=seconds_to_ms(turn.latency_ns / 1e9) if turn.latency_ns is not None else None)))
+        out.append(
+            TraceRequest(
+                session_id=run.id,
+                messages=[clean_message(m) for m in run.messages[: positions[k]]],
+                tools=tools or None,
+                output_length=turn.completion_tokens,
+                timestamp=stamp,
+                delay=delay,
+                lanekit=TraceMeta(
+                    turn=k,
+                    source=run.source,
+                    task_id=run.task_id,
+                    max_tokens=max_tokens,
+                    prompt_tokens=turn.prompt_tokens,
+                    finish_reason=turn.finish_reason,
+                    reply=reply,
+                    latency_ms=seconds_to_ms(turn.latency_ns / 1e9) if turn.latency_ns is not None else None,
+                ),
+            )
+        )
     return out
 
 
 def _tools_from_schemas(schemas: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"type": "function", "function": {"name": n, "parameters": p}} for n, p in sorted(schemas.items())]
+    return [
+        {"type": "function", "function": {"name": n, "parameters": p}} for n, p in sorted(schemas.items())
+    ]
 
 
 # -- files -------------------------------------------------------------------------------------
-def convert_runs(path: str | Path, battery: Any = None, max_tokens: int | None = None) -> tuple[Trace, list[str]]:
+def convert_runs(
+    path: str | Path, battery: Any = None, max_tokens: int | None = None
+) -> tuple[Trace, list[str]]:
     """A trace from a JSONL of lanekit AgentRuns (`lanekit eval --save-runs`) or a `hermes sessions
     export`, sessions ordered by start; unreadable lines come back as notes. Hermes sessions of a
     battery task get that task's toolsets (`battery`: a Battery, default the embedded one)."""
@@ -173,7 +212,9 @@ def convert_runs(path: str | Path, battery: Any = None, max_tokens: int | None =
     battery = battery or load_battery()
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no such file", fix="pass a `lanekit eval --save-runs` file or a Hermes export")
+        raise ConfigError(
+            f"{path}: no such file", fix="pass a `lanekit eval --save-runs` file or a Hermes export"
+        )
     items: list[tuple[float, str, Any]] = []
     notes: list[str] = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
@@ -193,8 +234,10 @@ def convert_runs(path: str | Path, battery: Any = None, max_tokens: int | None =
                 notes.append(f"line {lineno}: invalid AgentRun ({exc.errors()[0]['msg']}), skipped")
                 continue
             if run.source == "hermes":
-                notes.append(f"line {lineno}: a Hermes run without Hermes' system prompt; convert the Hermes "
-                             "export (sessions.jsonl) for the prompt Hermes really sent")
+                notes.append(
+                    f"line {lineno}: a Hermes run without Hermes' system prompt; convert the Hermes "
+                    "export (sessions.jsonl) for the prompt Hermes really sent"
+                )
             items.append((run.started_at or 0.0, "run", run))
         elif isinstance(obj.get("messages"), list):
             items.append((obj.get("started_at") or 0.0, "hermes", obj))
@@ -207,13 +250,21 @@ def convert_runs(path: str | Path, battery: Any = None, max_tokens: int | None =
         if kind == "run":
             requests += from_agent_run(obj, t0=t0, max_tokens=max_tokens)
         else:
-            first_user = next((m.get("content") for m in obj["messages"] if isinstance(m, dict)
-                               and m.get("role") == "user"), None)
+            first_user = next(
+                (
+                    m.get("content")
+                    for m in obj["messages"]
+                    if isinstance(m, dict) and m.get("role") == "user"
+                ),
+                None,
+            )
             task = battery.match_prompt(first_user) if battery else None
             requests += from_hermes_session(obj, task.hermes.toolsets if task else None, t0=t0)
     if not requests:
-        raise ConfigError(f"{path}: no request to replay ({len(notes)} line(s) skipped)",
-                          fix="record runs with `lanekit eval --save-runs FILE` or export Hermes sessions")
+        raise ConfigError(
+            f"{path}: no request to replay ({len(notes)} line(s) skipped)",
+            fix="record runs with `lanekit eval --save-runs FILE` or export Hermes sessions",
+        )
     return Trace(requests=requests, source=str(path)), notes
 
 
@@ -230,7 +281,7 @@ def dumps_trace(trace: Trace, mode: MessageMode = "history") -> str:
             if delta:
                 data["message_mode"] = "delta"
                 if prev is not None:
-                    data["messages"] = req.messages[len(prev.messages) + 1:]
+                    data["messages"] = req.messages[len(prev.messages) + 1 :]
             lines.append(json.dumps(_ordered(data), ensure_ascii=False, separators=(",", ":")))
             prev = req
     return "\n".join(lines) + "\n"
@@ -241,13 +292,22 @@ def _extends_strictly(session: list[TraceRequest]) -> bool:
     for prev, cur in pairwise(session):
         reply = prev.lanekit.reply if prev.lanekit else None
         head = prev.messages + [reply]
-        if reply is None or len(cur.messages) <= len(head) or cur.messages[:len(head)] != head:
+        if reply is None or len(cur.messages) <= len(head) or cur.messages[: len(head)] != head:
             return False
     return True
 
 
 def _ordered(data: dict[str, Any]) -> dict[str, Any]:
-    first = ("session_id", "message_mode", "timestamp", "delay", "output_length", "messages", "tools", "lanekit")
+    first = (
+        "session_id",
+        "message_mode",
+        "timestamp",
+        "delay",
+        "output_length",
+        "messages",
+        "tools",
+        "lanekit",
+    )
     return {**{k: data[k] for k in first if k in data}, **{k: v for k, v in data.items() if k not in first}}
 
 
@@ -271,18 +331,24 @@ def parse_trace(text: str, source: str = "trace") -> Trace:
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "line"
-            raise ConfigError(f"{source} line {lineno}: {where}: {err['msg']}",
-                              fix="each line needs session_id and messages (AIPerf mooncake_trace with messages)") from None
+            raise ConfigError(
+                f"{source} line {lineno}: {where}: {err['msg']}",
+                fix="each line needs session_id and messages (AIPerf mooncake_trace with messages)",
+            ) from None
         prior = sessions.setdefault(req.session_id, [])
         if prior and (prior[0].message_mode == "delta") != (req.message_mode == "delta"):
-            raise ConfigError(f"{source} line {lineno}: session {req.session_id!r} mixes delta and history entries",
-                              fix="give every entry of a session the same message_mode")
+            raise ConfigError(
+                f"{source} line {lineno}: session {req.session_id!r} mixes delta and history entries",
+                fix="give every entry of a session the same message_mode",
+            )
         if req.message_mode == "delta" and prior:
             reply = prior[-1].lanekit.reply if prior[-1].lanekit else None
             if reply is None:
-                raise ConfigError(f"{source} line {lineno}: a delta entry without the recorded reply before it",
-                                  fix="replay this trace with --replay-mode delta (the lane's own replies), or "
-                                      "write it with `lanekit trace convert --mode history`")
+                raise ConfigError(
+                    f"{source} line {lineno}: a delta entry without the recorded reply before it",
+                    fix="replay this trace with --replay-mode delta (the lane's own replies), or "
+                    "write it with `lanekit trace convert --mode history`",
+                )
             req = req.model_copy(update={"messages": prior[-1].messages + [reply] + req.messages})
         prior.append(req)
         order.append(req)
@@ -299,14 +365,31 @@ def read_trace(path: str | Path) -> Trace:
         files = resources.files("lanekit.agents.traces")
         entry = files.joinpath(f"{name}.trace.jsonl")
         if not entry.is_file():
-            shipped = sorted(p.name[:-len(".trace.jsonl")] for p in files.iterdir() if p.name.endswith(".trace.jsonl"))
-            raise ConfigError(f"no shipped trace {name!r}", fix=f"use one of: {', '.join(f'embedded:{s}' for s in shipped)}")
+            shipped = sorted(
+                p.name[: -len(".trace.jsonl")] for p in files.iterdir() if p.name.endswith(".trace.jsonl")
+            )
+            raise ConfigError(
+                f"no shipped trace {name!r}", fix=f"use one of: {', '.join(f'embedded:{s}' for s in shipped)}"
+            )
         return parse_trace(entry.read_text(encoding="utf-8"), ref)
     p = Path(path).expanduser()
     if not p.is_file():
-        raise ConfigError(f"trace file {p} not found", fix="pass a trace JSONL (`lanekit trace convert`), or embedded:core")
+        raise ConfigError(
+            f"trace file {p} not found", fix="pass a trace JSONL (`lanekit trace convert`), or embedded:core"
+        )
     return parse_trace(p.read_text(encoding="utf-8"), str(p))
 
 
-__all__ = ["TRACE_FORMAT", "Trace", "TraceMeta", "TraceRequest", "convert_runs", "describe", "dumps_trace",
-           "from_agent_run", "parse_trace", "read_trace", "write_trace"]
+__all__ = [
+    "TRACE_FORMAT",
+    "Trace",
+    "TraceMeta",
+    "TraceRequest",
+    "convert_runs",
+    "describe",
+    "dumps_trace",
+    "from_agent_run",
+    "parse_trace",
+    "read_trace",
+    "write_trace",
+]
