@@ -320,6 +320,10 @@ def run_bakeoff(plan: BakeoffPlan, *, out_dir: str | Path = "lanekit-profile", a
                    fix="one bakeoff runs per LANEKIT_HOME: wait for it (--wait), or set LANEKIT_HOME elsewhere"):
         _stop_orphans(console)
         specs = plan.lane_specs()
+        if plan.bench.replay:  # a trace that cannot be read fails here, in one line, not on every lane
+            from lanekit.agents.traces.workload import read_trace
+
+            read_trace(plan.bench.replay.trace)
         hw = hardware_fingerprint(plan.hardware)
         run_id = _resumable_run(store, digest) if resume else None
         resumed = sorted(finished_lanes(store, run_id)) if run_id else []
