@@ -78,7 +78,11 @@ def _hermes_calls(raw: Any, following: list[dict[str, Any]], turn: int) -> list[
 
 
 def from_hermes_session(
-    session: dict[str, Any], toolsets: list[str] | None = None, t0: float | None = None
+    session: dict[str, Any],
+    toolsets: list[str] | None = None,
+    t0: float | None = None,
+    max_tokens: int | None = None,
+    task_id: str | None = None,
 ) -> list[TraceRequest]:
     """The requests one exported Hermes session sent: Hermes' system-prompt snapshot, then the
     stored messages (the bytes sent where Hermes kept them, `api_content`). A request was sent when
@@ -143,6 +147,8 @@ def from_hermes_session(
                 lanekit=TraceMeta(
                     turn=k,
                     source="hermes",
+                    task_id=task_id,
+                    max_tokens=max_tokens,
                     finish_reason=msg.get("finish_reason"),
                     reply=reply,
                     latency_ms=seconds_to_ms(ts - sent_at)

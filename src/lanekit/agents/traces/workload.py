@@ -259,7 +259,13 @@ def convert_runs(
                 None,
             )
             task = battery.match_prompt(first_user) if battery else None
-            requests += from_hermes_session(obj, task.hermes.toolsets if task else None, t0=t0)
+            requests += from_hermes_session(
+                obj,
+                task.hermes.toolsets if task else None,
+                t0=t0,
+                max_tokens=max_tokens,
+                task_id=task.id if task else None,
+            )
     if not requests:
         raise ConfigError(
             f"{path}: no request to replay ({len(notes)} line(s) skipped)",
