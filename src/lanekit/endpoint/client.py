@@ -12,7 +12,6 @@ clock are parameters so tests pass `httpx.MockTransport` and a fake clock.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import json
 import threading
 import time
@@ -210,16 +209,7 @@ class SyncEndpointClient:
         return self._client.model
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        try:
-            # short timed waits: an untimed wait on a lock is not interrupted by Ctrl-C on Linux, so
-            # a bakeoff stopped mid-request would not tear its lane down until the request ended
-            while not concurrent.futures.wait([fut], timeout=0.25).done:
-                pass
-        except BaseException:
-            fut.cancel()
-            raise
-        return fut.result()
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def request(self, **kwargs: Any) -> RequestRecord:
         """`EndpointClient.request`, blocking."""
