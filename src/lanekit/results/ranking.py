@@ -61,6 +61,11 @@ def reasons_against(lane: LaneResult, cfg: RankingCfg) -> list[str]:
         reasons.append(f"doctor {verdict or 'not run'} ({failing})")
     if not lane.synthetic:
         reasons += _reliability(lane, cfg)
+    replay = lane.bench.replay or {}
+    if replay.get("errors"):
+        # a lane that fails some of the agent's requests would look fast on the ones it served
+        reasons.append(f"replay: {replay['errors']} of {replay.get('requests')} agent requests failed "
+                       f"({str(replay.get('first_error') or '')[:120]})")
     if headline(lane) is None:
         reasons.append("no speed measured (no replay, no single-stream decode)")
     return reasons

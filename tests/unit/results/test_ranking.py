@@ -118,3 +118,10 @@ def test_rate_reasons_carry_their_wilson_interval():
     lane = _lane("q", 10.0, fer=0.25, crr=1.0)
     lane.eval.intervals = {"format_error_rate": wilson(2, 8)}
     assert reasons_against(lane, RankingCfg())[0] == "format-error rate 25% [7%–59%] n=8 > 0%"
+
+
+def test_a_lane_that_failed_some_of_the_agents_requests_is_not_ranked_on_the_rest():
+    lane = _replayed("short-ctx", 0.5, 0.45, 0.55)
+    lane.bench.replay.update(errors=3, requests=60, first_error="HTTP 400: the request exceeds the context size")
+    reasons = reasons_against(lane, RankingCfg())
+    assert reasons == ["replay: 3 of 60 agent requests failed (HTTP 400: the request exceeds the context size)"]
