@@ -17,13 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 
+def _stop(signum, frame):  # SIGTERM behaves like Ctrl-C: the lane (and Hermes) are torn down on the way out
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _stop)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="trace JSONL to write")
     ap.add_argument("--runs", help="where to keep the recorded runs (default: beside the trace)")
