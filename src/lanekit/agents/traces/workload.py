@@ -34,6 +34,8 @@ from lanekit.errors import ConfigError
 
 TRACE_FORMAT = "mooncake_trace"
 MessageMode = Literal["history", "delta"]
+# the order fields are written in: AIPerf's mooncake_trace fields, then lanekit's one object
+FIELD_ORDER = ("session_id", "message_mode", "timestamp", "delay", "output_length", "messages", "tools", "lanekit")
 _MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name")
 
 
@@ -304,16 +306,7 @@ def _extends_strictly(session: list[TraceRequest]) -> bool:
 
 
 def _ordered(data: dict[str, Any]) -> dict[str, Any]:
-    first = (
-        "session_id",
-        "message_mode",
-        "timestamp",
-        "delay",
-        "output_length",
-        "messages",
-        "tools",
-        "lanekit",
-    )
+    first = FIELD_ORDER
     return {**{k: data[k] for k in first if k in data}, **{k: v for k, v in data.items() if k not in first}}
 
 
