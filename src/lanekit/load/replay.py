@@ -250,6 +250,7 @@ def run_replay(
                 pin=pin,
                 n_sessions=len(sessions),
             )
+            summary = {"trace": trace.source, "trace_sha256": trace.sha256, **summary}
             return rec.finish(summary)
 
     return run_coro(go)

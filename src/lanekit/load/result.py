@@ -57,7 +57,7 @@ class ScenarioResult(BaseModel):
                    warm_samples, warm_errors, ttft_ms_warm, decode_tok_s_warm, cached_fraction_warm,
                    ttft_ms_cold_iv, ttft_ms_warm_iv, decode_tok_s_iv}], skipped_depths, ctx,
                    calibration {tokens_per_word, overhead_tokens}
-        replay     mode, repeats, pin_output, sessions, requests, samples, errors, first_error,
+        replay     trace, trace_sha256, mode, repeats, pin_output, sessions, requests, samples, errors, first_error,
                    turn_s / session_s / ttft_ms / decode_tok_s as intervals {point, low, high, n, method},
                    session_wall_s, evaluated_prefill_tok_s (prompt tokens really evaluated ÷ TTFT),
                    server_prefill_tok_s, prompt_tokens, cached_tokens, evaluated_tokens, output_tokens,

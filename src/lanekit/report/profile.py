@@ -106,6 +106,8 @@ def write_profile(store, run_id: str, out_dir: str | Path, *, report: BakeoffRep
                                           if x.eval and x.eval.battery_sha256}),
                 "prompt_sha256": sorted({(x.bench.single or {}).get("prompt_sha256") for x in report.lanes
                                          if (x.bench.single or {}).get("prompt_sha256")}),
+                "trace_sha256": sorted({(x.bench.replay or {}).get("trace_sha256") for x in report.lanes
+                                        if (x.bench.replay or {}).get("trace_sha256")}),
                 "hermes_warnings": hermes_warnings, "plots": [f"plots/{p}" for p in plots], "launch": launch_files}
     _dump_json(out / "manifest.json", manifest)
     _dump_json(out / "raw" / "steps.json", store.lane_steps(run_id))
