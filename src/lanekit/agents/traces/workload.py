@@ -114,7 +114,7 @@ def describe(trace: Trace) -> dict[str, Any]:
         "sessions": len(sessions),
         "requests": len(trace.requests),
         "max_requests_per_session": max(len(s) for s in sessions),
-        "prompt_chars_max": max(sum(len(json.dumps(m)) for m in r.messages) for r in trace.requests),
+        "prompt_chars_max": max(len(json.dumps(r.messages)) + len(json.dumps(r.tools or [])) for r in trace.requests),
         "tools": sorted(
             {t.get("function", {}).get("name", "") for r in trace.requests for t in r.tools or []}
         ),
