@@ -115,3 +115,24 @@ def test_up_reports_the_context_the_server_serves_and_warns_below_the_ask(tmp_pa
         assert [(r["name"], r["served_ctx"]) for r in ps] == [("it-ctx", 8192)]
     finally:
         subprocess.run([*run, "down", "it-ctx"], capture_output=True, env=env, timeout=60)
+
+
+def test_every_llama_cpp_tool_of_a_build_gets_the_hosts_fix(tmp_path, llama_server, smollm2_path):
+    """llama-bench and llama-perplexity beside a llama-server that needs LLAMA_ARG_REPACK=0 run with it."""
+    from lanekit.lanes.engines.llamacpp_host import guarded
+
+    folder = tmp_path / "build"
+    folder.mkdir()
+    (folder / "libggml-cpu.so").write_bytes(b"stand-in for the build's library")
+    server = folder / "llama-server"
+    server.write_text(f'#!/bin/sh\nulimit -c 0\nif [ "$LLAMA_ARG_REPACK" = "0" ]; then exec {llama_server} "$@"; fi\n'
+                      "kill -ILL $$\n")
+    server.chmod(0o755)
+    for tool in ("llama-bench", "llama-perplexity"):
+        (folder / tool).write_text("#!/bin/sh\nexit 0\n")
+        (folder / tool).chmod(0o755)
+    argv, env = guarded([str(folder / "llama-bench"), "-m", "x.gguf"])  # smoke-checks the build first
+    assert argv == [str(folder / "llama-bench"), "--repack", "0", "-m", "x.gguf"]
+    assert env["LLAMA_ARG_REPACK"] == "0"
+    argv, env = guarded([str(folder / "llama-perplexity"), "-m", "x.gguf"])
+    assert argv == [str(folder / "llama-perplexity"), "-m", "x.gguf"] and env["LLAMA_ARG_REPACK"] == "0"

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lanekit.errors import ConfigError
 from lanekit.lanes.spec import LaneSpec, format_validation_error, parse_lane, read_yaml
+from lanekit.quality.result import QualityCfg
 from lanekit.results.ranking import RankingCfg
 
 PLAN_SCHEMA_VERSION = 1
@@ -109,6 +110,8 @@ class BakeoffPlan(_Strict):
     grid: list[GridCfg] = Field(default_factory=list)
     bench: BenchCfg = Field(default_factory=BenchCfg)
     eval: EvalCfg = Field(default_factory=EvalCfg)
+    quality: QualityCfg | None = Field(None, description="perplexity / KLD per lane (llama.cpp: on its GGUF, "
+                                                        "after teardown; other engines: prompt log-probs)")
     ranking: RankingCfg = Field(default_factory=RankingCfg)
     notes: dict[str, str] = Field(default_factory=dict)   # lane name → what the lane is meant to show
 

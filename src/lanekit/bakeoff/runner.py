@@ -40,6 +40,11 @@ from lanekit.results.models import (
 STEPS = ("fit", "guard", "up", "doctor", "bench", "eval", "down")
 
 
+def steps_of(plan: BakeoffPlan) -> tuple[str, ...]:
+    """The steps every lane of `plan` goes through (`quality` only when the plan asks for it)."""
+    return (*STEPS, "quality") if plan.quality is not None else STEPS
+
+
 class _LaneSteps:
     """Bookkeeping for one lane: the current step, its record in the store and the progress view."""
 
@@ -175,8 +180,49 @@ def _why_unclean(score) -> str:
                                                                                          score.stop_reason or score.outcome)
 
 
+def _quality(spec: LaneSpec, plan: BakeoffPlan, lane: Lane, result: LaneResult, steps: _LaneSteps,
+             base: str | None) -> None:
+    """The plan's `quality:` step: PPL (and KLD/top-1 against the model's highest-precision lane)."""
+    from lanekit.quality import run_quality, target_from_spec
+
+    steps.begin("quality", "perplexity" + (f", KLD vs {Path(base).name}" if base else ""))
+    try:
+        cfg = plan.quality.model_copy(update={"base": plan.quality.base or base})
+        served = result.launch.served_ctx if result.launch else None
+        target = target_from_spec(spec, base_url=lane.base_url if lane.record else None, model_id=lane.model_id,
+                                  served_ctx=served)
+        result.quality = run_quality(target, cfg)
+        steps.end(ppl=round(result.quality.ppl.ppl, 4),
+                  kld=result.quality.kld.kld_mean if result.quality.kld else None)
+    except LanekitError as exc:  # a failed measurement is data
+        steps.end("failed", reason=exc.message, fix=exc.fix)
+        result.notes.append(f"quality not measured: {exc.message}")
+
+
+def quality_bases(plan: BakeoffPlan, specs: list[LaneSpec]) -> dict[str, str | None]:
+    """Per llama.cpp lane, the base its KLD is measured against: the highest-precision GGUF among
+    the plan's lanes with the same tokenizer (None when it is the only file of its model)."""
+    if plan.quality is None:
+        return {}
+    from lanekit.lanes.embedded import resolve_model_file
+    from lanekit.quality.gguf_runs import gguf_facts, pick_base
+
+    facts = {}
+    for spec in specs:
+        if spec.engine == "llamacpp":
+            try:
+                facts[spec.name] = gguf_facts(Path(resolve_model_file(spec.model)))
+            except (LanekitError, OSError, ValueError):
+                continue
+    bases: dict[str, str | None] = {}
+    for name, fact in facts.items():
+        same = {str(f.path): f for f in facts.values() if f.tokenizer_sig == fact.tokenizer_sig}
+        bases[name] = str(pick_base(list(same.values())).path) if len(same) > 1 else None
+    return bases
+
+
 def run_lane(spec: LaneSpec, plan: BakeoffPlan, store, run_id: str, *, agent: str, hw,
-             progress: StepProgress | None = None) -> LaneResult:
+             progress: StepProgress | None = None, quality_base: str | None = None) -> LaneResult:
     """One lane through every step; returns its result (also stored as the lane's summary)."""
     from lanekit.doctor import run_doctor
     from lanekit.locks import measuring
@@ -207,6 +253,9 @@ def run_lane(spec: LaneSpec, plan: BakeoffPlan, store, run_id: str, *, agent: st
         if rec.ctx_warning():
             result.notes.append(f"{spec.name} {rec.ctx_warning()}")
         steps.end(ready_s=ready_s, pid=rec.pid, port=lane.port)
+        from lanekit.lanes.footprint import footprint_row
+
+        result.launch.footprint = footprint_row(lane)  # estimate vs what the engine really holds
 
         with measuring(lane.base_url, f"lanekit bakeoff {plan.name} ({spec.name})", run_id=run_id):
             steps.begin("doctor", "live checks")
@@ -232,6 +281,8 @@ def run_lane(spec: LaneSpec, plan: BakeoffPlan, store, run_id: str, *, agent: st
                 _eval(lane, plan, agent, sink, result)
                 lane.require_alive()
             steps.end("skipped" if skip else "ok", format_error_rate=result.rate("format_error_rate"))
+            if plan.quality is not None and spec.engine != "llamacpp":  # prompt log-probs need the live lane
+                _quality(spec, plan, lane, result, steps, quality_base)
     except KeyboardInterrupt:
         store.set_lane_step(run_id, spec.name, steps.current, "interrupted", {"attempt": result.attempt})
         raise
@@ -258,6 +309,8 @@ def run_lane(spec: LaneSpec, plan: BakeoffPlan, store, run_id: str, *, agent: st
                 result.failure = Failure(step="down", reason=report.summary())
         else:
             steps.end("skipped")
+    if plan.quality is not None and spec.engine == "llamacpp" and result.measured:
+        _quality(spec, plan, lane, result, steps, quality_base)  # on the GGUF, after teardown: one copy in memory
     result.finished_at = time.time()
     store.set_summary(run_id, spec.name, "lane", result.model_dump(mode="json"))
     store.set_lane_step(run_id, spec.name, "done", "failed" if result.failure else "ok",
@@ -318,6 +371,9 @@ def run_bakeoff(plan: BakeoffPlan, *, out_dir: str | Path = "lanekit-profile", a
     on_wait = (lambda msg: console.print(msg, markup=False)) if console is not None else None
     with exclusive("bakeoff", f"lanekit bakeoff {plan.name}", scope="home", wait=wait, on_wait=on_wait,
                    fix="one bakeoff runs per LANEKIT_HOME: wait for it (--wait), or set LANEKIT_HOME elsewhere"):
+        if agent != "none":  # refuse before any lane starts, not after the first one is measured
+            from lanekit.agents.jail import default_jail
+            default_jail().require(f"the {agent} agent battery's shell and file tools")
         _stop_orphans(console)
         specs = plan.lane_specs()
         if plan.bench.replay:  # a trace that cannot be read fails here, in one line, not on every lane
@@ -333,15 +389,17 @@ def run_bakeoff(plan: BakeoffPlan, *, out_dir: str | Path = "lanekit-profile", a
         else:
             store.reopen_run(run_id)
         t0 = time.monotonic()
-        progress = live_progress(console, len(specs) * len(STEPS)) if console is not None else None
+        progress = live_progress(console, len(specs) * len(steps_of(plan))) if console is not None else None
+        bases = quality_bases(plan, specs)
         with progress if progress is not None else nullcontext():
             for spec in specs:
                 if spec.name in resumed:
                     if progress is not None:
-                        progress.skip(spec.name, len(STEPS))
+                        progress.skip(spec.name, len(steps_of(plan)))
                     continue
                 try:
-                    run_lane(spec, plan, store, run_id, agent=agent, hw=hw, progress=progress)
+                    run_lane(spec, plan, store, run_id, agent=agent, hw=hw, progress=progress,
+                             quality_base=bases.get(spec.name))
                 except KeyboardInterrupt:
                     store.finish_run(run_id, "interrupted")
                     raise

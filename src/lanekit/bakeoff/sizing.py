@@ -48,6 +48,8 @@ def lane_fit(spec: LaneSpec, engine, hw: dict[str, Any]) -> Sizing:
             out.decode_ceiling_tok_s = roof.decode_ceiling_tok_s
             out.predicted_decode_tok_s = roof.predicted_decode_tok_s
             out.prediction_source = getattr(roof, "prediction_source", None)
+            out.prediction_origin = getattr(roof, "prediction_origin", None)
+            out.predicted_bench_tok_s = getattr(roof, "predicted_bench_tok_s", None)
     except Exception as exc:  # noqa: BLE001 - the roofline is advisory; never fail a lane for it
         out.error = f"{type(exc).__name__}: {exc}"
     return out

@@ -1,7 +1,9 @@
 """A fast GGUF header reader: metadata and the tensor table, never the tensor data.
 
 `gguf.GGUFReader` parses every tokenizer string into numpy objects (8 s for a 49k vocab, far
-more for 250k); sizing needs none of them, so large arrays are skipped and only counted.
+more for 250k); sizing needs none of them, so large arrays are skipped and only counted. The
+table is checked against the file's size: a truncated download (tensor data past the end of
+the file) is refused here, before anything sizes it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 _SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
 _KEEP_ARRAY_MAX = 4096  # per-layer arrays are kept; tokenizer vocab/merges are skipped
+_MAX_DIMS = 8  # ggml tensors have at most 4 dimensions; more means a corrupt table
+_DEFAULT_ALIGNMENT = 32  # GGUF data section alignment unless general.alignment says otherwise
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class TensorInfo:
     type_name: str
     n_elements: int
     n_bytes: int
+    offset: int = 0  # from the start of the data section
 
 
 @dataclass
@@ -45,6 +50,8 @@ class GGUFHeader:
     version: int
     fields: dict[str, Any] = field(default_factory=dict)
     tensors: list[TensorInfo] = field(default_factory=list)
+    data_start: int = 0  # byte where tensor data begins
+    file_bytes: int = 0
 
 
 class GGUFFormatError(ValueError):
@@ -117,9 +124,11 @@ def read_gguf_header(path: str | Path) -> GGUFHeader:
         for _ in range(n_tensors):
             name = cur.string()
             n_dims = cur.unpack("<I")
+            if n_dims > _MAX_DIMS:
+                raise GGUFFormatError(f"tensor {name} claims {n_dims} dimensions (corrupt tensor table)")
             dims = tuple(cur.unpack("<Q") for _ in range(n_dims))
             ttype = cur.unpack("<I")
-            cur.unpack("<Q")  # data offset
+            offset = cur.unpack("<Q")
             try:
                 qtype = gguf.GGMLQuantizationType(ttype)
             except ValueError as exc:
@@ -128,5 +137,22 @@ def read_gguf_header(path: str | Path) -> GGUFHeader:
             n_el = 1
             for d in dims:
                 n_el *= d
-            header.tensors.append(TensorInfo(name, dims, qtype.name, n_el, n_el // block * type_size))
+            header.tensors.append(TensorInfo(name, dims, qtype.name, n_el, n_el // block * type_size, offset))
+        align = header.fields.get("general.alignment")
+        align = int(align) if isinstance(align, int) and align > 0 else _DEFAULT_ALIGNMENT
+        header.data_start = -(-cur.pos // align) * align
+        header.file_bytes = len(buf)
+    check_complete(header)
     return header
+
+
+def check_complete(header: GGUFHeader) -> None:
+    """Raise GGUFFormatError when any tensor's data runs past the end of the file (a truncated copy)."""
+    if not header.tensors:
+        return
+    last = max(header.tensors, key=lambda t: t.offset + t.n_bytes)
+    end = header.data_start + last.offset + last.n_bytes
+    if end > header.file_bytes:
+        missing = end - header.file_bytes
+        raise GGUFFormatError(f"truncated: tensor {last.name} ends at byte {end:,}, {missing:,} bytes past the "
+                              f"end of the file ({header.file_bytes:,} bytes)")

@@ -32,7 +32,12 @@ def _fix_for(path: Path) -> str:
 def _open(path: Path) -> GGUFHeader:
     try:
         return read_gguf_header(path)
-    except (GGUFFormatError, OSError, ValueError) as exc:
+    except GGUFFormatError as exc:
+        if str(exc).startswith("truncated"):
+            raise ModelError(f"{path} is incomplete ({exc})",
+                             fix="download the file again (an interrupted download leaves it short)") from exc
+        raise ModelError(f"{path} is not a readable GGUF file ({exc})", fix=_fix_for(path)) from exc
+    except (OSError, ValueError) as exc:
         raise ModelError(f"{path} is not a readable GGUF file ({exc})", fix=_fix_for(path)) from exc
 
 
@@ -103,13 +108,20 @@ def shape_from_gguf(path: str | Path) -> ModelShape:
     if not path.is_file():
         raise ModelError(f"{path} is not a file", fix=_fix_for(path))
     parts = _split_parts(path)
-    reader = _open(parts[0])
+    readers = [_open(part) for part in parts]
+    reader = readers[0]
     arch = _value(reader, "general.architecture")
     n_layers = _value(reader, f"{arch}.block_count") if arch else None
     if not arch or not n_layers:
         raise ModelError(f"{path} has no general.architecture / block_count in its GGUF header",
                          fix="re-convert the model with a current llama.cpp convert_hf_to_gguf.py")
     n_layers = int(n_layers)
+    n_tensors = sum(len(r.tensors) for r in readers)
+    if n_layers > n_tensors:
+        # Every block holds tensors; a larger count is a corrupt header, and per-layer lists of
+        # that length would exhaust memory before anything else noticed.
+        raise ModelError(f"{path}: {arch}.block_count is {n_layers:,} but the file holds only {n_tensors:,} "
+                         "tensors (corrupt header)", fix="download or convert the file again")
     hidden = int(_value(reader, f"{arch}.embedding_length", 0))
     heads = _per_layer(_value(reader, f"{arch}.attention.head_count", 0), n_layers)
     kv_heads = _per_layer(_value(reader, f"{arch}.attention.head_count_kv", max(heads)), n_layers)
@@ -150,9 +162,11 @@ def shape_from_gguf(path: str | Path) -> ModelShape:
     n_params = 0
     expert_params = 0
     has_output = False
+    embd_type = None
     types: Counter[str] = Counter()
-    for part in parts:
-        part_reader = reader if part == parts[0] else _open(part)
+    dense_types: Counter[str] = Counter()
+    expert_types: Counter[str] = Counter()
+    for part_reader in readers:
         for t in part_reader.tensors:
             nbytes, nel = t.n_bytes, t.n_elements
             tensor_bytes += nbytes
@@ -161,10 +175,14 @@ def shape_from_gguf(path: str | Path) -> ModelShape:
             if _EXPERT_TENSOR_RE.search(t.name):
                 expert_bytes += nbytes
                 expert_params += nel
+                expert_types[t.type_name] += nbytes
             elif t.name == "token_embd.weight":
-                embd_bytes, embd_params = nbytes, nel
-            elif t.name == "output.weight":
-                has_output = True
+                embd_bytes, embd_params, embd_type = nbytes, nel, t.type_name
+            else:
+                has_output = has_output or t.name == "output.weight"
+                dense_types[t.type_name] += nbytes
+    if not has_output and embd_type:  # tied: the embedding table is the lm_head, read whole per token
+        dense_types[embd_type] += embd_bytes
 
     n_experts = int(_value(reader, f"{arch}.expert_count", 0) or 0)
     n_used = int(_value(reader, f"{arch}.expert_used_count", 0) or 0)
@@ -177,6 +195,7 @@ def shape_from_gguf(path: str | Path) -> ModelShape:
     size_label = _value(reader, "general.size_label")
     name = _value(reader, "general.name") or path.stem
     template = _value(reader, "tokenizer.chat_template")
+    ffn = _value(reader, f"{arch}.feed_forward_length")
     return ModelShape(
         name=str(name), arch=str(arch), n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads,
         head_dim=head_dim, hidden_size=hidden,
@@ -185,6 +204,7 @@ def shape_from_gguf(path: str | Path) -> ModelShape:
         sliding_window=window, n_swa_layers=sum(swa), n_full_attn_layers=n_full,
         n_experts=n_experts, n_experts_used=n_used,
         expert_ffn=int(_value(reader, f"{arch}.expert_feed_forward_length", 0)) or None,
+        ffn_size=int(ffn) if isinstance(ffn, int) and ffn > 0 and not n_experts else None,
         n_shared_experts=int(_value(reader, f"{arch}.expert_shared_count", 0) or 0),
         total_params=n_params, active_params=active, weights_bytes=tensor_bytes, quant=quant,
         estimated=False, chat_template=str(template) if template else None,
@@ -196,6 +216,7 @@ def shape_from_gguf(path: str | Path) -> ModelShape:
         linear_state_bytes=_ssm_state_bytes(reader, arch, n_recurrent),
         expert_weights_bytes=expert_bytes or None, embedding_bytes=embd_bytes or None,
         tied_embeddings=not has_output, source="gguf",
+        dense_type_bytes=dict(dense_types), expert_type_bytes=dict(expert_types) or None,
         notes=f"size label {size_label}" if size_label else "",
     )
 

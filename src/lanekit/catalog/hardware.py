@@ -1,7 +1,9 @@
-"""Hardware profiles: memory pool, bandwidth, compute, and calibrated decode terms per engine.
+"""Hardware profiles: memory pool, bandwidth, compute, and legacy two-term decode fits per engine.
 
 `detect()` builds a profile for this machine (NVML, /proc/meminfo); `measure_bandwidth()`
 times a large copy so the roofline can use an achieved number instead of the spec sheet.
+Decode-speed terms per weight type live in `catalog.terms` (shipped and calibrated files);
+`decode_terms` here only carries a `lanekit hw --calibrate` fit saved on this machine.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -44,7 +47,7 @@ class HardwareProfile(BaseModel):
     fp4_tflops: float | None = None
     cpu_cores: int | None = None
     os_reserved_bytes: int = Field(default=0, description="UMA: what the OS and desktop keep")
-    decode_terms: dict[str, DecodeTerms] = Field(default_factory=dict)
+    decode_terms: dict[str, DecodeTerms] = Field(default_factory=dict, description="legacy `hw --calibrate` fits")
     aliases: list[str] = Field(default_factory=list)
     detected: bool = False
     measured_bandwidth_gb_s: float | None = None
@@ -64,29 +67,14 @@ class HardwareProfile(BaseModel):
                            source="generic: 75% of peak bandwidth, 50 µs/layer", estimated=True)
 
 
-def _terms(bw: float, us: float, source: str, estimated: bool) -> DecodeTerms:
-    return DecodeTerms(effective_bandwidth_gb_s=bw, per_layer_latency_us=us, source=source,
-                       estimated=estimated)
-
-
-# H100 + llama.cpp: Q4_0 vs Q8_0 of the same synthetic shapes give a marginal 2.4 TB/s (73% of
-# peak) and 44-51 µs per layer per token (issue 3, five measured points).
-_H100_LLAMACPP = _terms(2400.0, 48.0, "measured: H100 SXM, llama.cpp, 5 synthetic shapes", False)
-# GB10 + llama.cpp: fitted to Spark reports (Qwen3-30B-A3B Q4 88 tok/s, gpt-oss-120b 58,
-# Qwen3-32B Q4_K_M 10.2); file bytes approximate, so estimated until `hw --calibrate` runs.
-_GB10_LLAMACPP = _terms(230.0, 60.0, "fitted to published Spark speeds", True)
-
 PROFILES: dict[str, HardwareProfile] = {p.key: p for p in [
     HardwareProfile(key="gb10", name="NVIDIA DGX Spark (GB10)", memory_bytes=128 * GB, bandwidth_gb_s=273.0,
                     unified=True, compute_capability="12.1", bf16_tflops=100.0, fp4_tflops=1000.0,
                     cpu_cores=20, os_reserved_bytes=int(6.3 * GIB),
-                    decode_terms={"llamacpp": _GB10_LLAMACPP,
-                                  "vllm": _terms(220.0, 70.0, "estimated from llama.cpp terms", True)},
                     aliases=["spark", "dgx-spark", "gb10"],
                     notes="LPDDR5x 128 GB unified; CUDA reports ~121.7 GiB; 10 X925 + 10 A725 cores"),
     HardwareProfile(key="h100-sxm", name="NVIDIA H100 SXM 80GB", memory_bytes=80 * GIB, bandwidth_gb_s=3350.0,
-                    compute_capability="9.0", bf16_tflops=989.0, decode_terms={"llamacpp": _H100_LLAMACPP},
-                    aliases=["h100"]),
+                    compute_capability="9.0", bf16_tflops=989.0, aliases=["h100"]),
     HardwareProfile(key="h100-pcie", name="NVIDIA H100 PCIe 80GB", memory_bytes=80 * GIB, bandwidth_gb_s=2000.0,
                     compute_capability="9.0", bf16_tflops=756.0),
     HardwareProfile(key="h200", name="NVIDIA H200 141GB", memory_bytes=141 * GB, bandwidth_gb_s=4800.0,
@@ -304,3 +292,38 @@ def _measure_cupy(cupy: object, size_bytes: int, repeats: int) -> BandwidthResul
         best = min(best, time.perf_counter() - t0)
     return BandwidthResult(device="gpu (cupy copy)", bandwidth_gb_s=2 * n * 8 / best / GB, size_bytes=n * 8,
                            repeats=repeats, seconds_best=best)
+
+
+def machine_identity(profile: HardwareProfile) -> dict[str, Any]:
+    """What a measurement ran on: profile, GPU (name, memory, driver via NVML), CPU model, cores, RAM."""
+    import platform
+
+    ident: dict[str, Any] = {"profile": profile.key, "name": profile.name, "cpu_cores": os.cpu_count(),
+                             "memory_bytes": meminfo_bytes("MemTotal"), "machine": platform.machine()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                ident["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        ident["cpu"] = platform.processor() or None
+    gpu = _nvml_device()
+    if gpu is not None:
+        ident.update(gpu=gpu[0], gpu_memory_bytes=gpu[1], compute_capability=gpu[2])
+        ident["driver"] = _nvml_driver()
+    return ident
+
+
+def _nvml_driver() -> str | None:
+    """The NVIDIA driver version, informative only (None when NVML will not say)."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            driver = pynvml.nvmlSystemGetDriverVersion()
+            return driver.decode() if isinstance(driver, bytes) else str(driver)
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # noqa: BLE001 - any NVML failure: no version
+        return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from lanekit.errors import ConfigError
 
@@ -81,6 +81,46 @@ _ALIASES = {
     "COMPRESSED-TENSORS-NVFP4": "NVFP4", "MODELOPT-NVFP4": "NVFP4", "W8A8-FP8": "FP8",
 }
 _GROUPED = re.compile(r"^(AWQ|GPTQ|INT4)[-_]?(?:W4)?[-_]?G?(\d+)$")
+
+#: ggml types a GGUF file type stores its weights in, as shares of the bytes, from llama-quantize's
+#: rules (`synth.quant_rules`, checked against its plans of Qwen3 / Llama 3 shapes in the tests):
+#: "ffn" = dense FFN models and routed experts (ffn_down gets Q6_K in the _M mixes), "attn" = the
+#: attention-only dense part of a MoE, "output" = lm_head's type. Missing file types store
+#: everything at their own base type with a Q6_K lm_head.
+GGUF_TYPE_MIX: dict[str, dict[str, Any]] = {
+    "Q4_K_M": {"ffn": {"Q4_K": 0.80, "Q6_K": 0.20}, "attn": {"Q4_K": 0.96, "Q6_K": 0.04}},
+    "Q5_K_M": {"ffn": {"Q5_K": 0.835, "Q6_K": 0.165}, "attn": {"Q5_K": 0.97, "Q6_K": 0.03}},
+    "Q4_K_S": {"ffn": {"Q4_K": 0.95, "Q5_K": 0.05}, "attn": {"Q4_K": 1.0}},
+    "Q5_K_S": {"ffn": {"Q5_K": 1.0}, "attn": {"Q5_K": 1.0}},
+    "Q8_0": {"output": "Q8_0"},
+    "F16": {"output": "F16"}, "BF16": {"output": "BF16"}, "F32": {"output": "F32"},
+    "MXFP4_MOE": {"ffn": {"MXFP4": 1.0}, "attn": {"Q8_0": 1.0}, "output": "Q8_0"},
+}
+#: What llama-quantize stores a K-quant tensor as when its rows are not whole 256-weight
+#: super-blocks (gpt-oss's 2880): `tensor_type_fallback` in llama.cpp.
+K_QUANT_FALLBACK = {"Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0", "Q3_K": "IQ4_NL", "Q2_K": "Q4_0"}
+_BASE_TYPE = {"Q4_K_M": "Q4_K", "Q4_K_S": "Q4_K", "Q5_K_M": "Q5_K", "Q5_K_S": "Q5_K", "Q3_K_M": "Q3_K",
+              "MXFP4_MOE": "Q8_0"}
+
+
+def gguf_types(file_type: str, part: str, row_len: int | None = None) -> dict[str, float]:
+    """Byte shares per ggml type of one part ("ffn", "attn", "output") of a GGUF `file_type` file.
+
+    `row_len` (the hidden size) applies llama-quantize's fallback for rows that are not whole
+    K-quant super-blocks.
+    """
+    name = get_scheme(file_type).name
+    mix = GGUF_TYPE_MIX.get(name, {})
+    shares = {mix.get("output", "Q6_K"): 1.0} if part == "output" else dict(
+        mix.get(part) or {_BASE_TYPE.get(name, name): 1.0})
+    if row_len and row_len % 256:
+        out: dict[str, float] = {}
+        for t, share in shares.items():
+            t = K_QUANT_FALLBACK.get(t, t)
+            out[t] = out.get(t, 0.0) + share
+        return out
+    return shares
+
 
 #: Quants the `fit --catalog` table shows by default, per engine family.
 COMMON_GGUF = ("Q4_K_M", "Q8_0")

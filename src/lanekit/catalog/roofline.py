@@ -1,8 +1,9 @@
-"""Decode speed from bytes: the bandwidth ceiling, and a calibrated prediction beside it.
+"""Decode speed from bytes: the bandwidth ceiling, and the calibrated prediction beside it.
 
 Ceiling at batch 1 = bandwidth / bytes read per token. At batch B a MoE step reads the
 experts any of the B tokens routed to (expected distinct experts), so aggregate tok/s grows
-sublinearly. The prediction adds a fixed per-layer cost: t = bytes / eff_bw + layers x latency.
+sublinearly. The prediction is `catalog.predict`'s cost model under the terms
+`catalog.terms` resolves (calibrated here, shipped, or a generic estimate), at a given depth.
 """
 
 from __future__ import annotations
@@ -12,9 +13,13 @@ from collections.abc import Sequence
 from pydantic import BaseModel
 
 from lanekit.catalog.hardware import GB, DecodeTerms, HardwareProfile
+from lanekit.catalog.memory import expert_scheme
+from lanekit.catalog.predict import SpeedTerms, predict_shape
 from lanekit.catalog.quants import get_scheme
 from lanekit.catalog.shapes import ModelShape
 from lanekit.errors import ConfigError
+
+DEFAULT_DEPTH = 1024  # tokens of context a prediction is quoted at unless asked otherwise
 
 
 class ActiveBytes(BaseModel):
@@ -64,7 +69,7 @@ def active_bytes(shape: ModelShape, quant: str | None = None) -> ActiveBytes:
     dense_params = max(shape.active_params - active_expert_params, 0)
     lm_head = shape.vocab_size * shape.hidden_size
     if scheme.scope == "all":
-        dense_bits, expert_bits = scheme.bits_per_weight, scheme.bits_per_weight
+        dense_bits, expert_bits = scheme.bits_per_weight, expert_scheme(shape, scheme).bits_per_weight
         dense = dense_params * dense_bits / 8
     elif scheme.scope == "linear":
         expert_bits = scheme.bits_per_weight
@@ -140,38 +145,56 @@ def calibrate(points: Sequence[tuple[float, int, float]], source: str = "calibra
 
 
 class Roofline(BaseModel):
-    """Ceiling and prediction side by side for one model on one box (tok/s, bytes per token)."""
+    """Ceiling and prediction side by side for one model on one box (tok/s, bytes per token).
+
+    `predicted_decode_tok_s` is single-stream decode through the engine's server at `depth`
+    tokens of context; `predicted_bench_tok_s` the same without the server's per-token work
+    (what llama-bench measures). `prediction_source` says where the terms came from.
+    """
 
     bytes_read_per_token: int
     bandwidth_gb_s: float
     decode_ceiling_tok_s: float
     predicted_decode_tok_s: float
+    predicted_bench_tok_s: float | None = None
+    depth: int = DEFAULT_DEPTH
+    prediction_origin: str = "estimate"
+    prediction_source: str = ""
     aggregate_ceiling_tok_s: float | None = None
     prefill_ceiling_tok_s: float | None = None
     batch: int = 1
-    terms: DecodeTerms
+    terms: SpeedTerms
 
 
 def decode_roofline(shape: ModelShape, hw: HardwareProfile, *, engine: str = "llamacpp", quant: str | None = None,
-                    batch: int = 1) -> Roofline:
-    """Batch-1 ceiling, calibrated prediction, and (batch > 1) the aggregate ceiling on `hw`.
+                    batch: int = 1, depth: int = DEFAULT_DEPTH, kv_dtype: str = "f16",
+                    terms: SpeedTerms | None = None) -> Roofline:
+    """Batch-1 ceiling, calibrated prediction at `depth`, and (batch > 1) the aggregate ceiling on `hw`.
 
-    Uses the measured bandwidth when the profile carries one, else the spec sheet's peak.
+    The ceiling uses the measured bandwidth when the profile carries one, else the spec sheet's
+    peak; the prediction uses `terms`, by default the ones `catalog.terms.resolve_terms` picks.
     """
+    from lanekit.catalog.terms import resolve_terms
+
     ab = active_bytes(shape, quant)
     per_token = ab.per_token_bytes
     bandwidth = hw.measured_bandwidth_gb_s or hw.bandwidth_gb_s
-    terms = hw.terms_for(engine)
+    terms = terms or resolve_terms(hw, engine)
+    kv = kv_dtype if kv_dtype in ("f16", "bf16", "q8_0", "q4_0", "fp8", "f32", "auto") else "f16"
+    served = predict_shape(shape, terms, quant=quant, depth=depth, kv_dtype=kv, served=True)
+    bench = predict_shape(shape, terms, quant=quant, depth=depth, kv_dtype=kv, served=False)
     return Roofline(
         bytes_read_per_token=per_token, bandwidth_gb_s=bandwidth,
         decode_ceiling_tok_s=decode_ceiling_tok_s(per_token, bandwidth),
-        predicted_decode_tok_s=predicted_decode_tok_s(per_token, shape.n_layers, terms),
+        predicted_decode_tok_s=served.tok_s, predicted_bench_tok_s=bench.tok_s if engine == "llamacpp" else None,
+        depth=depth, prediction_origin=terms.origin, prediction_source=f"{terms.label}: {terms.source}",
         aggregate_ceiling_tok_s=aggregate_ceiling_tok_s(ab, bandwidth, batch) if batch > 1 else None,
         prefill_ceiling_tok_s=prefill_ceiling_tok_s(shape, hw.bf16_tflops), batch=batch, terms=terms,
     )
 
 
 def speed_summary(shape: ModelShape, hw: HardwareProfile, engine: str, quant: str | None = None,
-                  batch: int = 1) -> dict[str, float | int | None]:
+                  batch: int = 1, depth: int = DEFAULT_DEPTH) -> dict[str, float | int | str | None]:
     """`decode_roofline` as a plain dict of its numbers."""
-    return decode_roofline(shape, hw, engine=engine, quant=quant, batch=batch).model_dump(exclude={"terms"})
+    return decode_roofline(shape, hw, engine=engine, quant=quant, batch=batch,
+                           depth=depth).model_dump(exclude={"terms"})

@@ -42,6 +42,7 @@ class ModelShape(BaseModel):
     n_experts: int = 0
     n_experts_used: int = 0
     expert_ffn: int | None = None
+    ffn_size: int | None = Field(default=None, description="dense FFN width (intermediate_size), dense models")
     n_shared_experts: int = 0
     total_params: int = Field(ge=0)
     active_params: int = Field(
@@ -67,6 +68,13 @@ class ModelShape(BaseModel):
         default=None, description="bytes of the input embedding table, not read per token unless tied"
     )
     tied_embeddings: bool = False
+    dense_type_bytes: dict[str, int] | None = Field(
+        default=None, description="GGUF: bytes every decoded token reads outside the routed experts, by ggml "
+        "type (the input embedding table is left out unless it is tied to lm_head)"
+    )
+    expert_type_bytes: dict[str, int] | None = Field(
+        default=None, description="GGUF: bytes of all routed-expert tensors by ggml type (a token reads k/E)"
+    )
     hf_id: str | None = None
     aliases: list[str] = Field(default_factory=list)
     source: str = "catalog"

@@ -27,7 +27,7 @@ from lanekit.load.result import (
     run_coro,
     sample_data,
 )
-from lanekit.load.roofline import decode_ceiling_tok_s, roofline_block
+from lanekit.load.roofline import RooflineRef, roofline_block, roofline_ref
 from lanekit.load.scrape import Scraper
 from lanekit.load.sink import Sink
 from lanekit.load.stats import finite_or_none, ns_to_ms, percentile
@@ -39,8 +39,9 @@ AGREEMENT_WARN_PCT = 10.0
 __all__ = ["ScenarioResult", "run_depth", "run_prefix", "run_single", "run_sustained", "run_sweep"]
 
 
-def _ceiling(model: str, model_ref: str | None, ceiling_tok_s: float | None) -> float | None:
-    return ceiling_tok_s if ceiling_tok_s is not None else decode_ceiling_tok_s(model_ref or model)
+def _ceiling(model: str, model_ref: str | None, ceiling_tok_s: float | None) -> RooflineRef:
+    """The raw bandwidth ceiling and the calibrated prediction a measured rate is judged against."""
+    return roofline_ref(model_ref or model, ceiling_tok_s)
 
 
 def _warnings(stats: dict[str, Any], roof: dict[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
 
+from lanekit.quality.result import QualityResult
 from lanekit.results.stats import Interval
 
 LANE_RESULT_SCHEMA_VERSION = 1
@@ -64,7 +65,9 @@ class Sizing(BaseModel):
     bytes_read_per_token: float | None = None
     decode_ceiling_tok_s: float | None = None
     predicted_decode_tok_s: float | None = None
-    prediction_source: str | None = None
+    prediction_source: str | None = Field(None, description="calibrated here / shipped / generic estimate")
+    prediction_origin: str | None = None
+    predicted_bench_tok_s: float | None = Field(None, description="what llama-bench would measure (no server cost)")
     synthetic: bool = Field(False, description="the model file holds random weights lanekit wrote (speed only)")
     error: str | None = None
 
@@ -207,6 +210,7 @@ class LaneResult(BaseModel):
     eval: EvalOutcome | None = None
     judged: JudgedWith | None = None
     teardown: TeardownOutcome | None = None
+    quality: QualityResult | None = None
     notes: list[str] = Field(default_factory=list)
 
     @property
@@ -237,6 +241,11 @@ class LaneResult(BaseModel):
     def pct_of_ceiling(self) -> float | None:
         ceiling, speed = self.sizing.decode_ceiling_tok_s, self.decode_tok_s
         return 100.0 * speed / ceiling if ceiling and speed else None
+
+    @property
+    def pct_of_predicted(self) -> float | None:
+        predicted, speed = self.sizing.predicted_decode_tok_s, self.decode_tok_s
+        return 100.0 * speed / predicted if predicted and speed else None
 
     @property
     def doctor_verdict(self) -> str | None:

@@ -36,20 +36,21 @@ def plan_model(model: str | ModelShape, *, quant: str = "Q4_0", layers: int | No
 
 
 def synth_model(model: str | ModelShape, out: str | Path, *, donor: str | Path, quant: str = "Q4_0",
-                layers: int | None = None, seed: int = 0, vocab: Vocab = "donor", pure: bool = False,
+                layers: int | None = None, seed: int = 0, vocab: Vocab | int = "donor", pure: bool = False,
                 progress: Progress | None = None) -> SynthResult:
     """Write a GGUF in `model`'s shapes with random `quant` blocks and `donor`'s tokenizer.
 
     `vocab="donor"` sizes token_embd / output to the donor's vocabulary (the text-free
     default: every sampled token detokenizes); `vocab="model"` keeps the catalog vocabulary
-    and pads the donor's tokenizer with unused `[PAD<n>]` tokens.
+    and pads the donor's tokenizer with unused `[PAD<n>]` tokens; an integer pads it to that
+    many tokens (calibration probes vary the vocabulary this way).
     """
-    if vocab not in ("donor", "model"):
+    if not isinstance(vocab, int) and vocab not in ("donor", "model"):
         raise ConfigError(f"--vocab must be 'donor' or 'model' (got {vocab!r})", fix="pass --vocab donor or model")
     shape = _shape(model)
     tokenizer = read_tokenizer(donor)
-    n_vocab = vocab_size(tokenizer) if vocab == "donor" else shape.vocab_size
-    if vocab == "model":
+    n_vocab = vocab_size(tokenizer) if vocab == "donor" else shape.vocab_size if vocab == "model" else int(vocab)
+    if vocab != "donor":
         tokenizer = pad_vocab(tokenizer, n_vocab)
     plan = build_plan(shape, quant=quant, n_layers=layers, vocab_size=n_vocab, pure=pure)
     return write_gguf(plan, out, tokenizer, seed=seed, donor=str(donor), progress=progress)

@@ -136,3 +136,42 @@ def pad_vocab(entries: list[KeyValue], size: int) -> list[KeyValue]:
             kv = KeyValue(kv.key, list(kv.value) + [-1000.0] * len(extra), kv.vtype, kv.sub_type)
         out.append(kv)
     return out
+
+
+def write_tokenizer_gguf(source: str | Path, out: str | Path) -> Path:
+    """A GGUF holding only `source`'s tokenizer (no tensors): a donor small enough to carry to a
+    machine that has no embedded model (a lent GPU box)."""
+    from gguf import GGUFWriter
+
+    out = Path(out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(out.name + ".part")
+    writer = GGUFWriter(str(part), "llama")
+    for kv in read_tokenizer(source):
+        writer.add_key_value(kv.key, kv.value, kv.vtype, kv.sub_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_ti_data_to_file()
+    writer.close()
+    part.replace(out)
+    return out
+
+
+def write_donor(src: str | Path, out: str | Path) -> Path:
+    """A tokenizer-only GGUF (no tensors, a few MB): every `tokenizer.*` entry of `src`, so a machine
+    without the model (a GPU box that reaches no registry) can still write synthetic files."""
+    from gguf import GGUFWriter
+
+    entries = read_tokenizer(src)
+    arch = next((kv.value for kv in read_metadata(src, "general.architecture")), "llama")
+    out = Path(out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = GGUFWriter(str(out), arch)
+    writer.add_name(f"tokenizer donor from {Path(src).name}")
+    for kv in entries:
+        writer.add_key_value(kv.key, kv.value, kv.vtype, kv.sub_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out

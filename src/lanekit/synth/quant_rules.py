@@ -4,14 +4,16 @@ A synthetic file must read the bytes a downloaded one reads, so the mixes follow
 llama.cpp's `llama_tensor_get_type` (src/llama-quant.cpp) for the file types offered here:
 output → Q6_K unless the base is Q8_0; Q4_K_M / Q5_K_M give attn_v and ffn_down Q6_K in the
 `use_more_bits` layers; 8-expert models keep attn_k/attn_v at Q8_0; rows that are not whole
-blocks fall back (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, then F16). `pure=True` is
-`llama-quantize --pure`: every quantizable tensor at the base type.
+blocks fall back (Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, then F16); gpt-oss keeps its
+experts MXFP4 in every file type. `pure=True` is `llama-quantize --pure`: every quantizable
+tensor at the base type.
 """
 
 from __future__ import annotations
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
+from lanekit.catalog.quants import K_QUANT_FALLBACK
 from lanekit.errors import ConfigError
 
 T = GGMLQuantizationType
@@ -34,7 +36,7 @@ FILE_TYPES: dict[str, tuple[GGMLQuantizationType, LlamaFileType]] = {
     "MXFP4_MOE": (T.Q8_0, LlamaFileType.MOSTLY_MXFP4_MOE),
 }
 _ALIASES = {"Q4_K": "Q4_K_M", "Q5_K": "Q5_K_M", "Q4": "Q4_0", "Q8": "Q8_0", "MXFP4": "MXFP4_MOE", "FP16": "F16"}
-_FALLBACK = {T.Q4_K: T.Q5_0, T.Q5_K: T.Q5_1, T.Q6_K: T.Q8_0}
+_FALLBACK = {T[k]: T[v] for k, v in K_QUANT_FALLBACK.items()}
 _NOT_QUANTIZED = ("_norm.weight", "ffn_gate_inp.weight", "attn_sinks")
 
 
@@ -69,6 +71,10 @@ def pick_type(ftype_name: str, name: str, dims: tuple[int, ...], *, n_layers: in
     key, base, _ = file_type(ftype_name)
     if not quantizable(name, dims):
         return T.F32
+    if arch == "gpt-oss" and not pure and len(dims) == 3 and dims[2] > 1:
+        # gpt-oss ships its experts in MXFP4; convert_hf_to_gguf writes them through and
+        # llama-quantize will not requantize them, so every published GGUF keeps them
+        return T.MXFP4
     if base in (T.F16, T.BF16):
         return base
     il = _layer_of(name)

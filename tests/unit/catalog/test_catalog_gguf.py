@@ -33,7 +33,7 @@ def test_embedded_weights_bytes_are_the_exact_tensor_bytes(smollm2_gguf: Path) -
 def test_embedded_kv_per_token_is_2_layers_kvheads_headdim_bytes(smollm2_gguf: Path) -> None:
     est = estimate_memory(shape_from_gguf(smollm2_gguf), ctx=8192, parallel=2)
     assert est.kv_bytes_per_token == 2 * 30 * 3 * 64 * 2
-    assert est.kv_bytes == est.kv_bytes_per_token * 8192  # llama.cpp: -c is the total
+    assert est.kv_bytes == est.kv_bytes_per_token * 8192 * 2  # ctx is per request: -c 16384 for 2 slots
     assert est.weights_bytes == 96_576_768 and not est.weights_estimated
 
 

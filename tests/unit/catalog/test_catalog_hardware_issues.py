@@ -106,12 +106,12 @@ def test_every_issue_has_a_source_and_a_fix() -> None:
 
 
 def test_fit_flags_hermes_floor_below_64k_per_request() -> None:
-    report = fit_model(resolve_model("qwen3-32b"), get_profile("gb10"), ctx=65536, parallel=2, quant="Q4_K_M")
-    assert report.per_request_ctx == 32768
+    report = fit_model(resolve_model("qwen3-32b"), get_profile("gb10"), ctx=32768, parallel=2, quant="Q4_K_M")
+    assert report.per_request_ctx == 32768 and report.memory.total_ctx == 65536
     assert "hermes-64k-floor" in {i.id for i in report.issues}
-    ok = fit_model(resolve_model("qwen3-32b"), get_profile("gb10"), ctx=131072, parallel=2, quant="Q4_K_M")
+    ok = fit_model(resolve_model("qwen3-32b"), get_profile("gb10"), ctx=65536, parallel=2, quant="Q4_K_M")
     assert "hermes-64k-floor" not in {i.id for i in ok.issues}
-    other = fit_model(resolve_model("qwen3-32b"), get_profile("gb10"), ctx=65536, parallel=2, quant="Q4_K_M",
+    other = fit_model(resolve_model("qwen3-32b"), get_profile("gb10"), ctx=32768, parallel=2, quant="Q4_K_M",
                       harness=None)  # an agent without Hermes' floor (`lanekit fit --harness none`)
     assert "hermes-64k-floor" not in {i.id for i in other.issues}
 

@@ -47,15 +47,18 @@ def test_mla_stores_one_latent_per_layer() -> None:
     assert shape.total_params / 1e9 == pytest.approx(671, rel=0.03)
 
 
-def test_llamacpp_ctx_is_total_shared_by_slots() -> None:
+def test_ctx_is_per_request_and_every_slot_gets_it() -> None:
+    # "do 4 Hermes slots of 64K fit?": llama-server gets -c 262144, so KV is 4x one slot's
     one = estimate_memory(_dense(), ctx=65536, parallel=1)
     four = estimate_memory(_dense(), ctx=65536, parallel=4)
-    assert one.kv_bytes == four.kv_bytes == one.kv_bytes_per_token * 65536
+    assert four.kv_bytes == 4 * one.kv_bytes == one.kv_bytes_per_token * 65536 * 4
+    assert (four.ctx, four.total_ctx) == (65536, 262144)
 
 
-def test_vllm_ctx_is_per_sequence_times_max_num_seqs() -> None:
+def test_vllm_without_a_reservation_plans_every_sequence_at_full_length() -> None:
     est = estimate_memory(_dense(), ctx=32768, parallel=4, engine="vllm")
     assert est.kv_bytes == est.kv_bytes_per_token * 32768 * 4
+    assert est.kv_one_sequence_bytes == est.kv_bytes_per_token * 32768
 
 
 def test_ollama_allocates_ctx_per_parallel_request() -> None:
@@ -80,11 +83,39 @@ def test_vllm_reservation_takes_utilization_of_the_pool() -> None:
     assert any("reserved" in line for line in est.explain())
 
 
-def test_vllm_need_above_reservation_still_counts_in_full() -> None:
+def test_vllm_starts_when_one_full_length_request_fits_not_ctx_times_seqs() -> None:
+    # Qwen3-30B-A3B FP8 on an 80 GiB GPU: 8 x 131072 tokens would need ~100 GiB of KV, but
+    # vLLM only checks that one 131072-token request fits its pool; it then schedules fewer
+    est = estimate_memory(resolve_model("qwen3-30b-a3b"), ctx=131072, parallel=8, engine="vllm", quant="FP8",
+                          pool_bytes=80 * GIB, gpu_memory_utilization=0.9)
+    assert est.kv_needed_bytes > est.kv_bytes >= est.kv_one_sequence_bytes
+    assert not est.problems and est.full_length_sequences == est.kv_bytes // est.kv_one_sequence_bytes
+    assert est.total_bytes == est.reserved_bytes + est.headroom_bytes
+
+
+def test_vllm_reservation_too_small_for_one_request_is_a_problem() -> None:
     est = estimate_memory(resolve_model("qwen3-32b"), ctx=131072, parallel=8, engine="vllm", quant="BF16",
                           pool_bytes=80 * GIB, gpu_memory_utilization=0.9)
-    assert est.kv_bytes == est.kv_needed_bytes
-    assert est.total_bytes > est.reserved_bytes
+    assert est.kv_bytes < est.kv_one_sequence_bytes and est.full_length_sequences == 0
+    assert est.problems and "refuses to start" in est.problems[0]
+    assert any(line.startswith("problem") for line in est.explain())
+
+
+def test_vllm_fixed_kv_pool_replaces_the_utilization() -> None:
+    est = estimate_memory(_dense(), ctx=8192, parallel=4, engine="vllm", kv_pool_bytes=4 * GIB,
+                          pool_bytes=24 * GIB, gpu_memory_utilization=0.9)
+    assert est.kv_bytes == 4 * GIB and est.reserved_bytes is None and est.full_length_sequences == 4
+    short = estimate_memory(_dense(), ctx=65536, parallel=1, engine="vllm", kv_pool_bytes=GIB)
+    assert short.problems
+
+
+def test_gpt_oss_gguf_quants_keep_the_experts_mxfp4() -> None:
+    # published gpt-oss-120b Q4_K_M files are ~62-63 GB: only attention and embeddings are K-quants
+    est = estimate_memory(resolve_model("gpt-oss-120b"), ctx=8192, quant="Q4_K_M")
+    assert 61e9 < est.weights_bytes < 63.5e9
+    assert 61e9 < estimate_memory(resolve_model("gpt-oss-120b"), ctx=8192, quant="Q8_0").weights_bytes < 65e9
+    dense = estimate_memory(resolve_model("qwen3-32b"), ctx=8192, quant="Q4_K_M")  # not an MXFP4 checkpoint
+    assert dense.weights_bytes == int(resolve_model("qwen3-32b").total_params * 4.87 / 8)
 
 
 def test_headroom_defaults_to_max_of_2_gib_and_5_percent_of_pool() -> None:

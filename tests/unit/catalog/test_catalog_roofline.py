@@ -29,17 +29,27 @@ H100_LLAMACPP_POINTS = [
 ]
 
 
+def _h100_bench_ms(gb: float, layers: int) -> float:
+    from lanekit.catalog.predict import DecodeWorkload, predict
+    from lanekit.catalog.terms import resolve_terms
+
+    terms = resolve_terms(get_profile("h100"), "llamacpp")
+    assert terms.origin == "shipped"
+    return predict(DecodeWorkload(type_bytes={"Q4_0": gb * 1e9}, n_layers=layers), terms, served=False).seconds_per_token * 1e3
+
+
 @pytest.mark.parametrize(("gb", "layers", "ms"), H100_LLAMACPP_POINTS)
 def test_h100_llamacpp_prediction_within_15_percent_of_measured(gb: float, layers: int, ms: float) -> None:
-    terms = get_profile("h100").terms_for("llamacpp")
-    assert not terms.estimated
-    assert predicted_token_s(gb * 1e9, layers, terms) * 1e3 == pytest.approx(ms, rel=0.15)
+    assert _h100_bench_ms(gb, layers) == pytest.approx(ms, rel=0.15)
 
 
-def test_h100_default_terms_are_the_measured_ones() -> None:
-    terms = get_profile("h100-sxm").terms_for("llamacpp")
-    assert terms.effective_bandwidth_gb_s == pytest.approx(2400, rel=0.05)  # ~73% of 3.35 TB/s
-    assert 44 <= terms.per_layer_latency_us <= 51
+def test_h100_shipped_terms_are_the_measured_ones() -> None:
+    from lanekit.catalog.terms import shipped_terms
+
+    terms = shipped_terms("h100-sxm", "llamacpp")
+    assert terms is not None and terms.origin == "shipped"
+    assert terms.default_bandwidth_gb_s == pytest.approx(2400, rel=0.05)  # ~73% of 3.35 TB/s
+    assert 44 <= terms.layer_us <= 51
 
 
 def test_calibrating_from_two_files_recovers_both_terms() -> None:
@@ -68,6 +78,7 @@ def test_prediction_never_exceeds_the_ceiling() -> None:
     h100 = get_profile("h100")
     for gb, layers, _ in H100_LLAMACPP_POINTS:
         ceiling = decode_ceiling_tok_s(gb * 1e9, h100.bandwidth_gb_s)
+        assert 1e3 / _h100_bench_ms(gb, layers) < ceiling
         assert predicted_decode_tok_s(gb * 1e9, layers, h100.terms_for("llamacpp")) < ceiling
 
 

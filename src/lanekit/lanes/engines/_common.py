@@ -150,7 +150,8 @@ def resolve_shape(model_ref: str) -> ModelShape | None:
 
 
 def estimate_for(spec: LaneSpec, engine: str, *, gpu_memory_utilization: float | None = None,
-                 pool_bytes: int | None = None, quant: str | None = None) -> MemoryEstimate:
+                 pool_bytes: int | None = None, quant: str | None = None, utilization_assumed: bool = False,
+                 kv_pool_bytes: int | None = None) -> MemoryEstimate:
     """Catalog estimate for a per-sequence-context engine (ctx = max-model-len, parallel = seqs).
 
     Unknown models raise ModelError: the guard must not wave through a lane it cannot size.
@@ -165,7 +166,8 @@ def estimate_for(spec: LaneSpec, engine: str, *, gpu_memory_utilization: float |
     kv = spec.kv_dtype if spec.kv_dtype in ("f16", "bf16", "fp8", "auto") else "f16"
     return estimate_memory(shape, ctx=spec.ctx, parallel=spec.parallel, kv_dtype=kv, engine=engine,
                            quant=quant, headroom_bytes=spec.headroom_bytes,
-                           gpu_memory_utilization=gpu_memory_utilization, pool_bytes=pool_bytes)
+                           gpu_memory_utilization=gpu_memory_utilization, pool_bytes=pool_bytes,
+                           utilization_assumed=utilization_assumed, kv_pool_bytes=kv_pool_bytes)
 
 
 def json_arg(value: object) -> str:

@@ -130,8 +130,8 @@ class LlamaCppEngine(HttpEngine):
         from lanekit.catalog.models import shape_from_gguf
 
         shape = shape_from_gguf(self.model_file(spec))
-        return estimate_memory(shape, ctx=spec.ctx * spec.parallel, parallel=spec.parallel,
-                               kv_dtype=spec.kv_dtype, engine="llamacpp")
+        return estimate_memory(shape, ctx=spec.ctx, parallel=spec.parallel, kv_dtype=spec.kv_dtype,
+                               engine="llamacpp")
 
 
 def resolve_template(ref: str) -> Path:

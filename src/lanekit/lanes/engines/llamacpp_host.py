@@ -100,10 +100,13 @@ def cpu_id() -> str:
 
 
 def binary_id(binary: str | Path) -> str:
-    """A short hash of the binary and the ggml libraries beside it (size and mtime)."""
+    """A short hash of one llama.cpp build: the ggml/llama libraries in the binary's folder (size and
+    mtime), so llama-server, llama-bench and llama-perplexity of one build share one check; a binary
+    without such libraries beside it (a static build, a wrapper) is hashed itself."""
     path = Path(binary).resolve()
+    libs = [*path.parent.glob("libggml*"), *path.parent.glob("libllama*")]
     parts = []
-    for f in sorted([path, *path.parent.glob("libggml*"), *path.parent.glob("libllama*")]):
+    for f in sorted(libs or [path]):
         with contextlib.suppress(OSError):
             st = f.stat()
             parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
@@ -173,6 +176,34 @@ def find_tool(name: str, server_binary: str | None = None) -> str:
     if found:
         return found
     raise EngineNotFound(f"{name} is not installed beside llama-server", fix=INSTALL_HINT)
+
+
+def guarded(argv: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The argv and full environment to run any llama.cpp tool of a build on this host: the build is
+    smoke-checked first (once per build; EngineBroken if it dies here), then the host's fix is
+    applied (LLAMA_ARG_REPACK=0 in the environment, `--repack 0` for llama-bench)."""
+    from lanekit.errors import EngineBroken
+
+    tool = Path(argv[0])
+    check = recorded_check(tool)
+    if check is None:
+        server = tool.with_name("llama-server")
+        if server.is_file() and os.access(server, os.X_OK):
+            check = check_host(str(server))
+    if check is not None and check.status == "broken":
+        raise EngineBroken(check.diagnosis, fix=check.fix)
+    env = dict(check.env) if check is not None else {}
+    return [argv[0], *tool_args(argv[0], env), *argv[1:]], {**os.environ, **env}
+
+
+def tool_failure(argv: list[str], returncode: int, output: str) -> str:
+    """One line for a llama.cpp tool that failed: the signal by name (and why), or the exit code."""
+    from lanekit.lanes.exits import describe_exit, last_error_line
+
+    line = last_error_line(output)
+    what = f"{Path(argv[0]).name} {describe_exit(returncode)}" + (f": {line}" if line else "")
+    fix = signal_fix(returncode, Path(argv[0]).name)
+    return what + (f" ({fix})" if fix else "")
 
 
 def tool_command(name: str, args: list[str], server_binary: str | None = None) -> tuple[list[str], dict[str, str]]:

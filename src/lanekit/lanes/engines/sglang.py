@@ -27,6 +27,7 @@ from lanekit.lanes.spec import LaneSpec, register_spec
 
 SGLANG_KV_DTYPES = {"f16": None, "auto": None, "bf16": None, "fp8": "fp8_e4m3"}
 LAUNCH_MODULE = "sglang.launch_server"
+SGLANG_ASSUMED_FRACTION = 0.9  # upper end of the mem_fraction_static SGLang derives when it is unset
 
 
 class SglangLaneSpec(DockerLaneSpec):
@@ -125,12 +126,18 @@ class SglangEngine(HttpEngine):
         return docker_stop_argv(spec) if spec.image else None
 
     def memory_estimate(self, spec: SglangLaneSpec):
-        pool = None
-        if spec.mem_fraction_static is not None:
-            from lanekit.lanes.guard import memory_pool
+        """SGLang takes mem_fraction_static x the device's memory at start (assumed 0.9 when unset:
+        SGLang derives it from the GPU's size, at most about that); its KV pool must hold one request."""
+        from lanekit.errors import LaneWontFit
+        from lanekit.lanes.guard import memory_pool
 
-            pool = memory_pool().total_bytes
-        return estimate_for(spec, "sglang", gpu_memory_utilization=spec.mem_fraction_static, pool_bytes=pool)
+        frac = spec.mem_fraction_static
+        est = estimate_for(spec, "sglang", gpu_memory_utilization=frac or SGLANG_ASSUMED_FRACTION,
+                           pool_bytes=memory_pool().total_bytes, utilization_assumed=frac is None)
+        if est.problems:
+            raise LaneWontFit(f"lane {spec.name!r}: {est.problems[0]}",
+                              fix="raise mem_fraction_static, lower ctx, or use kv_dtype: fp8", estimate=est)
+        return est
 
 
 register_engine(SglangEngine())

@@ -176,14 +176,32 @@ class VllmEngine(HttpEngine):
         return vllm_memory_estimate(spec)
 
 
-def vllm_memory_estimate(spec: VllmOptions):
-    """vLLM reserves gpu_memory_utilization × the pool when set; otherwise weights + KV + overhead."""
-    pool = None
-    if spec.gpu_memory_utilization is not None:
-        from lanekit.lanes.guard import memory_pool
+VLLM_DEFAULT_UTILIZATION = 0.9  # vLLM's --gpu-memory-utilization when unset, unified memory included
+VLLM_CPU_DEFAULT_KV_GIB = 4  # vLLM-CPU's KV space when VLLM_CPU_KVCACHE_SPACE is unset
 
-        pool = memory_pool().total_bytes
-    return estimate_for(spec, "vllm", gpu_memory_utilization=spec.gpu_memory_utilization, pool_bytes=pool)
+
+def vllm_memory_estimate(spec: VllmOptions):
+    """What a vLLM lane takes: gpu_memory_utilization (0.9 when unset) x the device's whole memory.
+
+    vLLM reserves that share at start and fills what the weights leave with KV blocks, which must
+    hold one full-length request (`ctx` tokens), not ctx x max-num-seqs. `kv_cache_memory_bytes`
+    fixes the KV pool instead; vLLM-CPU sizes it from VLLM_CPU_KVCACHE_SPACE (GiB). Raises
+    LaneWontFit when vLLM would refuse to start.
+    """
+    from lanekit.errors import LaneWontFit
+    from lanekit.lanes.guard import memory_pool
+
+    pool = memory_pool()
+    kv_pool = spec.kv_cache_memory_bytes
+    if kv_pool is None and pool.device == "system memory":  # no GPU: vLLM-CPU
+        kv_pool = int(float(spec.env.get("VLLM_CPU_KVCACHE_SPACE") or VLLM_CPU_DEFAULT_KV_GIB) * (1 << 30))
+    util = spec.gpu_memory_utilization
+    est = estimate_for(spec, "vllm", gpu_memory_utilization=None if kv_pool else util or VLLM_DEFAULT_UTILIZATION,
+                       pool_bytes=pool.total_bytes, utilization_assumed=util is None, kv_pool_bytes=kv_pool)
+    if est.problems:
+        raise LaneWontFit(f"lane {spec.name!r}: {est.problems[0]}",
+                          fix="raise gpu_memory_utilization, lower ctx, or use kv_dtype: fp8", estimate=est)
+    return est
 
 
 register_engine(VllmEngine())

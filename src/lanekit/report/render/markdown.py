@@ -131,6 +131,54 @@ def _why_section(report: BakeoffReport) -> list[str]:
     return out
 
 
+def _memory_section(report: BakeoffReport) -> list[str]:
+    """Estimate vs what each engine really held after launch (RSS, or NVML on a discrete GPU)."""
+    rows = []
+    for x in report.lanes:
+        vs = ((x.launch.footprint or {}) if x.launch else {}).get("vs_estimate")
+        if not vs:
+            continue
+        kv = (f"{_f(vs.get('kv_estimate_bytes', 0) / GB, '{:.2f}')} / {_f((vs.get('kv_actual_bytes') or 0) / GB or None, '{:.2f}')}"
+              if vs.get("kv_actual_bytes") else f"{_f(vs.get('kv_estimate_bytes', 0) / GB, '{:.2f}')} / –")
+        rows.append(f"| {x.name} | {_f(vs['estimate_bytes'] / GB, '{:.2f}')} | {_f((vs['actual_bytes'] or 0) / GB, '{:.2f}')} "
+                    f"({vs['actual_source']}) | {_f(vs.get('ratio'), '{:.2f}')} | {kv} | "
+                    f"{vs.get('kv_tokens_estimate') or '–'} / {vs.get('kv_tokens_actual') or '–'} |")
+    sizing = [x for x in report.lanes if x.sizing.predicted_decode_tok_s and x.decode_tok_s]
+    out = []
+    if rows:
+        out += ["## Memory: estimate vs actual", "",
+                "| lane | estimate GB | held after launch GB | estimate ÷ actual | KV GB est / actual | KV tokens est / actual |",
+                "|---|---|---|---|---|---|", *rows, ""]
+    if sizing:
+        out += ["## Speed: prediction vs measured", "",
+                "| lane | predicted tok/s | measured tok/s | % of predicted | prediction source |", "|---|---|---|---|---|"]
+        out += [f"| {x.name} | {_f(x.sizing.predicted_decode_tok_s)} | {_f(x.decode_tok_s)} | "
+                f"{_f(x.pct_of_predicted, '{:.0f}%')} | {x.sizing.prediction_source or '–'} |" for x in sizing]
+        out.append("")
+    return out
+
+
+def _quality_section(report: BakeoffReport) -> list[str]:
+    """PPL, and KLD / top-1 agreement against the model's highest-precision lane, beside memory and speed."""
+    rows = [x for x in report.lanes if x.quality]
+    if not rows:
+        return []
+    out = ["## Quality", "", "| lane | weights GB | tok/s | PPL | KLD vs base | top-1 agreement | base |",
+           "|---|---|---|---|---|---|---|"]
+    for x in rows:
+        q = x.quality
+        ppl = _f(q.ppl.ppl, "{:.4f}") + (f" ± {q.ppl.ppl_err:.4f}" if q.ppl.ppl_err else "")
+        kld = (_f(q.kld.kld_mean, "{:.6f}") + (" (lower bound)" if q.kld.topk_only else "")) if q.kld else \
+            ("base" if q.is_base else "–")
+        top = _f(q.kld.same_top, "{:.2%}") if q.kld else "–"
+        out.append(f"| {x.name} | {_f((x.sizing.weights_bytes or 0) / GB or None, '{:.2f}')} | {_f(x.decode_tok_s)} | "
+                   f"{ppl} | {kld} | {top} | {q.kld.base if q.kld else ('this lane' if q.is_base else '–')} |")
+    corpora = sorted({f"{x.quality.corpus} (sha256 {x.quality.corpus_sha256[:12]})" for x in rows})
+    out += ["", f"Corpus: {', '.join(corpora)}; {rows[0].quality.ppl.n_chunks} chunks of "
+                f"{rows[0].quality.ppl.n_ctx} tokens, llama.cpp's convention (second half of each chunk scored).", ""]
+    return out
+
+
 def _caveats(report: BakeoffReport) -> list[str]:
     bench = report.plan.get("bench") or {}
     single = bench.get("single") or {}
@@ -218,7 +266,7 @@ def render_readme(report: BakeoffReport, plots: list[str]) -> str:
     versions = sorted({f"{x.engine}: {x.launch.engine_version}" for x in report.lanes
                        if x.launch and x.launch.engine_version})
     lines += [f"- {v}" for v in versions] or ["- (not recorded)"]
-    lines += [""] + _caveats(report) + [""]
+    lines += [""] + _memory_section(report) + _quality_section(report) + _caveats(report) + [""]
     failures = [x for x in report.lanes if x.failure]
     if failures:
         lines += ["## Lanes that failed a step", ""]
