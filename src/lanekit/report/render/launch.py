@@ -13,8 +13,6 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lanekit.lanes.engine import get_engine
 from lanekit.lanes.spec import parse_lane
 
@@ -110,8 +108,11 @@ def systemd_unit(spec_dict: dict[str, Any], script_path: str, port: int = DEFAUL
 
 
 def hermes_files(spec_dict: dict[str, Any], port: int = DEFAULT_PORT, judged: Any = None) -> tuple[str, str, list[str]]:
-    """(config.yaml text, .env.example text, warnings) for running Hermes on this lane: the served
-    context, output cap and turn budget it was judged with (`judged`), else the spec's own."""
+    """(config.yaml overlay text, .env.example text, warnings) for running Hermes on this lane: the
+    served context, output cap and turn budget it was judged with (`judged`), else the spec's own.
+
+    The overlay holds only what the lane sets, in Hermes' `providers:` schema; `lanekit hermes-config
+    --profile DIR --apply` merges it into ~/.hermes/config.yaml (a diff shown, a backup kept)."""
     spec = parse_lane(spec_dict, where=spec_dict.get("name", "lane"))
     engine = get_engine(spec.engine)
     j = _judged(judged)
@@ -124,19 +125,24 @@ def hermes_files(spec_dict: dict[str, Any], port: int = DEFAULT_PORT, judged: An
         warnings.append(f"this lane serves {ctx:,} tokens per request; Hermes refuses contexts under "
                         f"{HERMES.min_context:,} — serve ctx ≥ {HERMES.serve_context:,} (llama.cpp: -c ≥ "
                         f"{HERMES.serve_context:,} × -np) before pointing Hermes at it")
-    from lanekit.agents.hermes import hermes_config
+    from lanekit.agents.hermes_config import Endpoint, dump, lane_overlay, provider_key
 
     max_tokens = j.get("max_tokens") or spec.max_output_tokens or 4096
-    cfg = hermes_config(base_url, engine.model_id(spec), ctx, max_tokens=max_tokens, max_turns=j.get("max_turns") or 90)
-    text = ("# Hermes Agent config for lanekit lane " + spec.name + " — copy to ~/.hermes/config.yaml\n"
-            "# context_length is set for the model AND the compression model: Hermes checks both.\n")
+    cfg = lane_overlay(Endpoint(base_url, engine.model_id(spec), ctx), key=provider_key(spec.name),
+                       max_tokens=max_tokens, check=False)
+    if j.get("max_turns"):
+        cfg["agent"] = {**cfg.get("agent", {}), "max_turns": j["max_turns"]}
+    text = (f"# Hermes Agent settings for lanekit lane {spec.name} (Hermes' providers: schema).\n"
+            "# Merge into ~/.hermes/config.yaml, keeping everything else there (a diff is shown, a backup kept):\n"
+            "#   lanekit hermes-config --profile PROFILE_DIR --apply\n"
+            "# context_length is set for the model AND the compression model: Hermes checks both (64K floor).\n")
     if j:
         text += "".join(line + "\n" for line in judged_lines(spec_dict, j))
         text += ("# Hermes sends no sampling: the lane serves it (launch script flags). `hermes -z` ignores\n"
                  "# agent.max_turns (its own 90); interactive sessions keep the budget the lane was judged with.\n")
     if warnings:
         text += "".join(f"# WARNING: {w}\n" for w in warnings)
-    text += yaml.safe_dump(cfg, sort_keys=False)
+    text += dump(cfg)
     env = ("# ~/.hermes/.env — secrets only; the endpoint lives in config.yaml.\n"
            "# A keyless local lane needs no key; set one here if you started the server with --api-key.\n"
            "# OPENAI_API_KEY=no-key-required\n")
