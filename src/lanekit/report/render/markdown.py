@@ -48,6 +48,13 @@ def lane_table(report: BakeoffReport) -> str:
     return "\n".join(rows)
 
 
+def _warnings_section(report: BakeoffReport) -> list[str]:
+    """Reasons to distrust the ranking's order (`report.noise`), right under the table."""
+    if not report.warnings:
+        return []
+    return ["## Read the ranking with care", "", *(f"- {w}" for w in report.warnings), ""]
+
+
 def _why_section(report: BakeoffReport) -> list[str]:
     out = ["## Why each lane is (not) eligible", ""]
     for x, v in report.ranked():
@@ -146,6 +153,7 @@ def render_readme(report: BakeoffReport, plots: list[str]) -> str:
              "% of roofline: measured ÷ (bandwidth ÷ bytes of active weights read per token). "
              "format-error: failed tool-call attempts ÷ attempts (malformed, unknown tool, schema violation, call written in the text, cut off at the output cap, call owed but not made). clean-run: runs that finished on an answer with no error of any class. task success: finished and the answer checks pass. "
              "✗ = disqualified (reasons below).", ""]
+    lines += _warnings_section(report)
     lines += _why_section(report) + [""]
     for name in plots:
         lines += [f"![{name}](plots/{name})", ""]
@@ -179,6 +187,9 @@ def render_readme(report: BakeoffReport, plots: list[str]) -> str:
               "- `lanes.yaml` — the lane specs (`lanekit up NAME --lanes-file lanes.yaml`).",
               "- `launch/<lane>.sh`, `launch/lanekit-<lane>.service` — start a lane by hand or under systemd (chat templates are copied beside the scripts; PORT, HOST, LLAMA_SERVER, MODEL, CHAT_TEMPLATE override).",
               "- `hermes/config.yaml`, `hermes/.env.example` — Hermes Agent on the recommended lane.",
+              "- `report.html` — this profile as one page with interactive plots (works offline).",
+              "- `llama-swap/config.yaml` — the lanes behind one llama-swap endpoint (eligible lanes listed).",
+              "- `raw/run.csv` — every sample and summary as CSV (also `lanekit show RUN --csv`).",
               "- `plots/` — the figures above; `raw/` — every sample, step and agent trace.",
               "- Re-render with `lanekit profile RUN --out DIR`.", ""]
     return "\n".join(lines)
