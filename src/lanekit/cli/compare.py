@@ -10,8 +10,8 @@ def register(app: typer.Typer) -> None:
     """Add `lanekit compare` to the app."""
     @app.command()
     def compare(
-        runs: list[str] = typer.Argument(..., help="two or more bakeoff run ids (prefixes and `latest` work); "
-                                                   "the first is the baseline"),
+        runs: list[str] = typer.Argument(  # noqa: B008
+            ..., help="two or more bakeoff run ids (prefixes and `latest` work); the first is the baseline"),
         db: str | None = typer.Option(None, "--db", help="results store (default: $LANEKIT_HOME/results.sqlite)"),
         json_out: bool = typer.Option(False, "--json", help="print the comparison as JSON"),
     ) -> None:

@@ -11,12 +11,14 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def profile(
         run: str = typer.Argument(..., help="bakeoff run id (see `lanekit runs`; a prefix or `latest` works)"),
-        out: Path = typer.Option(Path("lanekit-profile"), "--out", help="profile directory to write (replaced whole)"),
-        compare: list[str] = typer.Option(None, "--compare", help="a run to compare against in report.html "
-                                                                  "(repeatable; default: the previous run of the plan)"),
+        out: Path = typer.Option(Path("lanekit-profile"), "--out",  # noqa: B008
+                                 help="profile directory to write (replaced whole)"),
+        compare: list[str] | None = typer.Option(  # noqa: B008
+            None, "--compare", help="a run to compare against in report.html (repeatable; default: the previous "
+                                    "run of the plan)"),
         no_compare: bool = typer.Option(False, "--no-compare", help="no comparison section"),
-        appliance: Path | None = typer.Option(None, "--appliance", help="appliance file: its lanes become one "
-                                                                       "llama-swap group that runs together"),
+        appliance: Path | None = typer.Option(  # noqa: B008
+            None, "--appliance", help="appliance file: its lanes become one llama-swap group that runs together"),
         db: str | None = typer.Option(None, "--db", help="results store (default: $LANEKIT_HOME/results.sqlite)"),
         json_out: bool = typer.Option(False, "--json", help="print the written paths as JSON"),
     ) -> None:

@@ -22,7 +22,7 @@ def _pct(v: values.Value) -> str:
 def ranking_table(report: BakeoffReport) -> Table:
     """Rank, lane, headline speed (interval, n), TTFT, format-error, clean-run, verdict."""
     table = Table(title=f"{report.plan_name} · run {report.run_id}", title_justify="left", expand=False,
-                  pad_edge=False, show_lines=False)
+                  show_lines=False)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("lane", overflow="fold", max_width=22)
     table.add_column("speed", overflow="fold", max_width=18)
@@ -32,7 +32,12 @@ def ranking_table(report: BakeoffReport) -> Table:
     table.add_column("verdict", overflow="fold", ratio=1, min_width=12)
     for x, v in report.ranked():
         unit, head = values.headline(x)
-        speed = head.text("{:.2f}" if unit == "s/turn" else "{:.1f}") + f" {unit}" if head.point is not None else "–"
+        fmt = "{:.2f}" if unit == "s/turn" else "{:.1f}"
+        speed = "–" if head.point is None else f"{fmt.format(head.point)} {unit}"
+        if head.bounded:
+            speed += f"\n{fmt.format(head.low)}–{fmt.format(head.high)}"
+        if head.n:
+            speed += f"{' ' if head.bounded else chr(10)}n={head.n}"
         ttft = values.ttft_ms(x)
         if v.eligible:
             noise = getattr(v, "within_noise_of", None)
@@ -40,7 +45,9 @@ def ranking_table(report: BakeoffReport) -> Table:
             if noise:
                 verdict.append(f" (≈ {', '.join(noise)})", style="dim")
         else:
-            verdict = Text("✗ " + "; ".join(v.reasons or ["not eligible"]), style="red")
+            reasons = v.reasons or ["not eligible"]
+            more = f" (+{len(reasons) - 2} more in the profile)" if len(reasons) > 2 else ""
+            verdict = Text("✗ " + "; ".join(reasons[:2]) + more, style="red")
         fer, crr = values.rate(x, "format_error_rate"), values.rate(x, "clean_run_rate")
         table.add_row(str(v.rank) if v.eligible else "✗", x.name + (" (synthetic)" if x.synthetic else ""), speed,
                       "–" if ttft.point is None else f"{ttft.point:,.0f}",
@@ -70,7 +77,7 @@ def compare_view(comp: Comparison) -> Group:
     for note in comp.notes + [f"hardware changed: {c}" for c in comp.hardware_changes]:
         parts.append(Text(f"note: {note}", style="yellow", overflow="fold"))
     for lane in comp.lanes:
-        table = Table(title=lane.lane, title_justify="left", pad_edge=False)
+        table = Table(title=lane.lane, title_justify="left")
         table.add_column("metric", overflow="fold", max_width=16)
         for letter in letters:
             table.add_column(letter, overflow="fold", max_width=22)

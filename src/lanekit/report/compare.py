@@ -9,6 +9,7 @@ interval" (too few samples to tell), never a silent "better".
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -201,7 +202,7 @@ def compare_reports(reports: list[BakeoffReport]) -> Comparison:
         results = [r.lane(name) for r in reports]
         present = [x for x in results if x is not None]
         changes: list[str] = []
-        for prev, cur in zip(present, present[1:]):
+        for prev, cur in itertools.pairwise(present):
             changes += spec_changes(prev, cur)
         rows = []
         for metric, unit, larger, get in METRICS:

@@ -167,8 +167,8 @@ def _depth(report: BakeoffReport, colours: dict[str, str]) -> Figure | None:
         return None
     return Figure(id="depth", title="Speed at context depth", x_label="prompt tokens already in context",
                   y_label="decode tok/s", y2_label="TTFT ms", integer_x=True, traces=traces,
-                  notes=["Solid: decode (left axis); dashed: cold TTFT, dotted: warm (prefix cached) TTFT "
-                         "(right axis)."])
+                  notes=[("Solid: decode (left axis); dashed: cold TTFT, dotted: warm (prefix cached) TTFT "
+                          "(right axis).")])
 
 
 def sustained_points(summary: dict[str, Any] | None) -> list[tuple[float, float]]:
@@ -224,8 +224,8 @@ def _sustained(report: BakeoffReport, colours: dict[str, str],
     if traces:
         out.append(Figure(id="sustained", title="Sustained load, with host memory", x_label="seconds",
                           y_label="tok/s per window", y2_label="MemAvailable GB" if any(t.y2 for t in traces) else None,
-                          traces=traces, notes=["Solid: throughput per window (left axis); dotted: the host's "
-                                                "available memory during the run (right axis)."]))
+                          traces=traces, notes=[("Solid: throughput per window (left axis); dotted: the host's "
+                                                 "available memory during the run (right axis).")]))
     if gpu:
         out.append(Figure(id="gpu", title="GPU telemetry during sustained load", x_label="seconds",
                           y_label="°C / W", y2_label="SM clock MHz", traces=gpu,
@@ -236,7 +236,7 @@ def _sustained(report: BakeoffReport, colours: dict[str, str],
 def _per_turn(report: BakeoffReport, colours: dict[str, str]) -> Figure | None:
     traces = []
     for x in report.lanes:
-        rows = (getattr(x.bench, "replay", None) or {}).get("per_turn") or []
+        rows = values.replay(x).get("per_turn") or []
         rows = [r for r in rows if number(r.get("e2e_s")) is not None]
         if not rows:
             continue
@@ -295,5 +295,14 @@ def build_figures(report: BakeoffReport, telemetry: dict[str, list[dict[str, Any
     return out
 
 
-__all__ = ["Figure", "PALETTE", "Trace", "build_figures", "depth_rows", "lane_colours", "sustained_points",
-           "sweep_points", "telemetry_by_lane"]
+__all__ = [
+    "PALETTE",
+    "Figure",
+    "Trace",
+    "build_figures",
+    "depth_rows",
+    "lane_colours",
+    "sustained_points",
+    "sweep_points",
+    "telemetry_by_lane",
+]

@@ -93,16 +93,20 @@ def ttft_ms(lane: LaneResult) -> Value:
     return Value(lane.bench.ttft_ms, n=int(n) if n else None) if lane.bench.ttft_ms is not None else NONE
 
 
+def replay(lane: LaneResult) -> dict[str, Any]:
+    """The lane's agent-trace replay summary (the bakeoff's `bench.replay`, or a plan's extra
+    `replay` scenario); {} when the trace was not replayed."""
+    return dict(getattr(lane.bench, "replay", None) or lane.bench.extra.get("replay") or {})
+
+
 def turn_s(lane: LaneResult) -> Value:
     """Seconds per agent turn on the replayed trace (the agent workload's headline), if replayed."""
-    replay = getattr(lane.bench, "replay", None) or {}
-    return interval(replay.get("turn_s")) or NONE
+    return interval(replay(lane).get("turn_s")) or NONE
 
 
 def prefix_reuse(lane: LaneResult) -> float | None:
     """Share of the replay's later prompt tokens served from the prefix cache."""
-    replay = getattr(lane.bench, "replay", None) or {}
-    return number(replay.get("prefix_reuse_after_first"))
+    return number(replay(lane).get("prefix_reuse_after_first"))
 
 
 def rate(lane: LaneResult, key: str) -> Value:
@@ -139,5 +143,5 @@ def weights_gb(lane: LaneResult) -> float | None:
     return lane.sizing.weights_bytes / 1e9 if lane.sizing.weights_bytes else None
 
 
-__all__ = ["NONE", "Value", "decode_tok_s", "headline", "interval", "prefix_reuse", "rate", "s_per_success",
+__all__ = ["NONE", "Value", "decode_tok_s", "headline", "interval", "prefix_reuse", "rate", "replay", "s_per_success",
            "ttft_ms", "turn_s", "weights_gb"]

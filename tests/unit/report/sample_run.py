@@ -12,8 +12,8 @@ from lanekit.report.store import Store
 from lanekit.results.models import (
     DoctorOutcome,
     EvalOutcome,
-    Launch,
     LaneResult,
+    Launch,
     Sizing,
     UncleanRun,
 )

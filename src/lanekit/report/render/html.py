@@ -187,9 +187,9 @@ def render_html(report: BakeoffReport, figures: list[Figure], *, readme: str = "
         + (f" · {_e(plan.get('description'))}" if plan.get("description") else "") + "</p>",
         f'<div class="{verdict_cls}" id="verdict">{_e(report.verdict)}</div>', warn_html,
         "<h2>Lanes</h2>", lane_table(report),
-        '<p class="note">Numbers in brackets are 95 % intervals where the run computed them (else the p10–p90 '
-        "spread of the samples); n is the number of samples behind each. Rates are over agent runs (format-error: "
-        "over tool-call attempts).</p>",
+        ('<p class="note">Numbers in brackets are 95 % intervals where the run computed them (else the p10–p90 '
+         "spread of the samples); n is the number of samples behind each. Rates are over agent runs (format-error: "
+         "over tool-call attempts).</p>"),
     ]
     if figures:
         body.append("<h2>Plots</h2>")
