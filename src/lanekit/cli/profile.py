@@ -35,5 +35,6 @@ def register(app: typer.Typer) -> None:
             print_json({"run_id": run_id, "out_dir": str(path), "manifest": str(path / "manifest.json"),
                         "report_html": str(path / "report.html"), "readme": str(path / "README.md")})
         else:
-            console.print(f"profile of run {run_id} written to {path}/", markup=False)
-            console.print(f"  open {path}/report.html (or read {path}/README.md)", markup=False, soft_wrap=True)
+            console.print(f"profile of run {run_id} written (open report.html, or read README.md):", markup=False)
+            console.print(f"  {path / 'report.html'}", markup=False)
+            console.print(f"  {path / 'README.md'}", markup=False)

@@ -40,8 +40,10 @@ def build_report(store, run_id: str, *, resumed_lanes: list[str] | None = None) 
 
     run = store.get_run(run_id)
     if run.get("kind") != "bakeoff":
-        raise ConfigError(f"run {run['run_id']} is a {run.get('kind')} run, not a bakeoff: it has no lanes to "
-                          "profile", fix="`lanekit show RUN` shows any run; `lanekit profile` renders bakeoffs")
+        kind = str(run.get("kind"))
+        raise ConfigError(f"run {run['run_id']} is {'an' if kind[:1] in 'aeiou' else 'a'} {kind} run, not a "
+                          "bakeoff: it has no ranked lanes to profile",
+                          fix="`lanekit show RUN` shows any run; `lanekit profile` renders bakeoffs")
     meta = run.get("meta") or {}
     plan = meta.get("plan") or {}
     raw = [s["summary"] for s in store.summaries(run["run_id"]) if s["scenario"] == "lane"]

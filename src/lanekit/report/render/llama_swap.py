@@ -60,9 +60,9 @@ def command_text(argv: list[str]) -> str:
     """The command as llama-swap's multi-line `cmd`: one flag (with its value) per line."""
     lines: list[list[str]] = [[argv[0]]]
     for arg in argv[1:]:
-        if arg.startswith("-") or len(lines) == 1:
+        if arg.startswith("-"):
             lines.append([arg])
-        else:
+        else:  # a flag's value, or a positional word (`docker run`, `vllm serve MODEL`)
             lines[-1].append(arg)
     return "\n".join(" ".join(_quote(a) for a in line) for line in lines) + "\n"
 

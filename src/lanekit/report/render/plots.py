@@ -64,8 +64,8 @@ def _lines(ax, ax2, fig: Figure) -> None:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def draw(fig: Figure, path: Path) -> Path:
-    """Render one figure to a PNG at `path`."""
+def axes_of(fig: Figure):
+    """(matplotlib figure, main axes) with `fig` drawn on them, not yet saved."""
     plt = _plt()
     n_legend = sum(1 for t in fig.traces if t.kind != "bar")
     mpl_fig, ax = plt.subplots(figsize=(8, 4.6))
@@ -88,8 +88,14 @@ def draw(fig: Figure, path: Path) -> Path:
         if handles:
             ax.legend(handles, labels, fontsize=7, loc="best")
     mpl_fig.tight_layout()
+    return mpl_fig, ax
+
+
+def draw(fig: Figure, path: Path) -> Path:
+    """Render one figure to a PNG at `path`."""
+    mpl_fig, _ = axes_of(fig)
     mpl_fig.savefig(path, dpi=110)
-    plt.close(mpl_fig)
+    _plt().close(mpl_fig)
     return path
 
 
