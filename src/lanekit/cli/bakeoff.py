@@ -42,6 +42,9 @@ def register(app: typer.Typer) -> None:
             the_plan = the_plan.select([n.strip() for n in lanes.split(",") if n.strip()])
         if timeout is not None:
             the_plan = the_plan.model_copy(update={"bench": the_plan.bench.model_copy(update={"timeout_s": timeout})})
+        from lanekit.report.profile import check_out_dir
+
+        check_out_dir(out)  # before an hour of lanes, not after
         progress_console = Console(stderr=True)
         result = run_bakeoff(the_plan, out_dir=out, agent=agent, resume=not fresh, console=progress_console,
                              wait=wait)

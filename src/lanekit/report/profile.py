@@ -76,7 +76,7 @@ def _copy_chat_template(spec: dict, launch_dir: Path) -> None:
         shutil.copyfile(src, launch_dir / src.name)
 
 
-def _check_replaceable(out: Path) -> None:
+def check_out_dir(out: Path) -> None:
     """Refuse to replace anything but a missing or empty directory, or an earlier profile."""
     from lanekit.errors import ConfigError
 
@@ -125,7 +125,7 @@ def write_profile(store, run_id: str, out_dir: str | Path, *, report: BakeoffRep
     llama-swap group.
     """
     out = Path(out_dir)
-    _check_replaceable(out)
+    check_out_dir(out)
     run_id = store.resolve_run_id(run_id)
     report = report or build_report(store, run_id)
     out.parent.mkdir(parents=True, exist_ok=True)
