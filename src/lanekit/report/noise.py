@@ -39,7 +39,8 @@ def noise_warnings(report: BakeoffReport) -> list[str]:
             out.append(f"{x.name}: {unit} rests on {v.n} sample(s) — too few for an interval "
                        f"(bench.single.samples ≥ {MIN_SAMPLES})")
         elif v.bounded and v.point and (v.high - v.low) / abs(v.point) > MAX_SPREAD:
-            out.append(f"{x.name}: {unit} spread {v.low:.2f}–{v.high:.2f} is ±{50 * (v.high - v.low) / abs(v.point):.0f} % "
+            what = "interval" if v.bounds == "interval" else "spread"
+            out.append(f"{x.name}: {unit} {what} {v.low:.2f}–{v.high:.2f} is ±{50 * (v.high - v.low) / abs(v.point):.0f} % "
                        "of its value — something else was using the machine, or the lane is unstable")
         drift = x.bench.sustained_drift_pct
         if drift is not None and abs(drift) > MAX_DRIFT_PCT:

@@ -58,6 +58,7 @@ def lane_result(name: str, tok_s: float, *, scale: float = 1.0, eligible: bool =
         "task_success_rate": 0.875 if eligible else 0.125, "attempts": 16,
         "error_counts": {} if eligible else {"no_call": 6}},
         unclean_runs=[] if eligible else [UncleanRun(task="read_phrase", why="no_call")])
+    _with_intervals(x, tok)
     if "qwen" in name:
         base = name == "qwen-q8"
         x.quality = QualityResult(
@@ -65,6 +66,29 @@ def lane_result(name: str, tok_s: float, *, scale: float = 1.0, eligible: bool =
             is_base=base, ppl=PplEstimate(ppl=9.81 if base else 9.93, ppl_err=0.12, n_ctx=512, n_chunks=16,
                                           n_scored=4096),
             kld=None if base else KldEstimate(base="qwen-q8.gguf", kld_mean=0.0123, kld_err=0.0011, same_top=0.955))
+    return x
+
+
+def _with_intervals(x: LaneResult, tok: float) -> None:
+    """Where this lanekit's results carry intervals (the bakeoff computes them), give the sample
+    the ones a real run of 5 samples would have; older results have none and show the spread."""
+    from lanekit.results.models import BenchOutcome, EvalOutcome
+
+    if "intervals" in BenchOutcome.model_fields:
+        x.bench = BenchOutcome.model_validate({**x.bench.model_dump(), "intervals": {
+            "decode_tok_s": {"point": tok, "low": round(tok * 0.985, 3), "high": round(tok * 1.015, 3), "n": 5,
+                             "method": "bootstrap-median"}}})
+    if "intervals" in EvalOutcome.model_fields and x.eval is not None:
+        x.eval = EvalOutcome.model_validate({**x.eval.model_dump(), "intervals": {
+            key: {"point": x.eval.summary[key], "low": max(0.0, x.eval.summary[key] - 0.3),
+                  "high": min(1.0, x.eval.summary[key] + 0.3), "n": 8, "method": "wilson"}
+            for key in ("clean_run_rate", "task_success_rate")}})
+
+
+def without_intervals(x: LaneResult) -> LaneResult:
+    """The lane as a run that computed no intervals records it (its spread is all there is)."""
+    if getattr(x.bench, "intervals", None):
+        x.bench.intervals = {}
     return x
 
 

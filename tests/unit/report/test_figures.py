@@ -7,7 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from sample_run import lane_result  # noqa: E402
+from sample_run import lane_result, without_intervals  # noqa: E402
 
 from lanekit.report import values  # noqa: E402
 from lanekit.report.figures import build_figures, lane_colours, telemetry_by_lane  # noqa: E402
@@ -50,14 +50,14 @@ def test_count_axes_have_whole_number_ticks_in_the_png_and_the_interactive_plot(
 
 
 def test_speed_bars_carry_error_bars_from_the_samples_spread_and_none_without_samples():
-    lane = lane_result("qwen-fixed", 30.0)
+    lane = without_intervals(lane_result("qwen-fixed", 30.0))
     speed = _by_id(build_figures(_report([lane])))["speed"]
     bar = speed.traces[0]
     assert bar.y == [30.0] and bar.err_minus == [30.0 - 29.1] and abs(bar.err_plus[0] - (30.9 - 30.0)) < 1e-9
     assert any("p10–p90" in n for n in speed.notes)
     plotly_bar = to_plotly(speed)["data"][0]
     assert plotly_bar["error_y"]["arrayminus"] == bar.err_minus
-    one = lane_result("smollm2", 180.0)
+    one = without_intervals(lane_result("smollm2", 180.0))
     one.bench.single = {"decode_tok_s": 180.0, "samples": 1}
     speed = _by_id(build_figures(_report([one])))["speed"]
     assert speed.traces[0].err_minus is None and any("No error bars" in n for n in speed.notes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sample_run import lane_result
+from sample_run import lane_result, without_intervals
 
 from lanekit.report.noise import noise_warnings
 from lanekit.results.models import BakeoffReport
@@ -17,7 +17,8 @@ def test_overlapping_leaders_are_called_within_noise():
     report = _report([lane_result("qwen-fixed", 30.0), lane_result("qwen-q8", 29.5)])
     order = [v.name for v in report.ranking.verdicts]
     warnings = noise_warnings(report)
-    assert any("qwen-fixed and qwen-q8 overlap" in w and "within noise" in w for w in warnings)
+    # the ranking may itself call them within noise (and share a rank), or order them: either way it is said
+    assert any("qwen-fixed" in w and "qwen-q8" in w and "within noise" in w for w in warnings)
     assert [v.name for v in report.ranking.verdicts] == order
 
 
@@ -27,9 +28,9 @@ def test_clearly_separated_lanes_with_enough_samples_give_no_warning():
 
 
 def test_too_few_samples_a_wide_spread_and_drift_are_named():
-    few = lane_result("qwen-fixed", 30.0)
+    few = without_intervals(lane_result("qwen-fixed", 30.0))
     few.bench.single = {"decode_tok_s": 30.0, "samples": 1}
-    wide = lane_result("qwen-q8", 10.0)
+    wide = without_intervals(lane_result("qwen-q8", 10.0))
     wide.bench.single.update(decode_tok_s_p10=6.0, decode_tok_s_p90=14.0)
     wide.bench.sustained["drift_pct"] = -25.0
     warnings = noise_warnings(_report([few, wide]))

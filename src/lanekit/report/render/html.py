@@ -25,14 +25,15 @@ README_SECTIONS = ("Method", "Hardware", "Engine versions", "Memory: estimate vs
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
-main{max-width:1180px;margin:0 auto;padding:24px}
+main{max-width:1280px;margin:0 auto;padding:24px}
 h1{font-size:1.6em;margin:0 0 4px}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:4px}
 .meta{color:#555}.verdict{font-size:1.15em;font-weight:600;padding:12px 16px;background:#eef6ee;border-left:4px
  solid #2e7d32;margin:16px 0}.verdict.none{background:#fdeceb;border-color:#c62828}
 .warn{background:#fff8e1;border-left:4px solid #f9a825;padding:8px 16px;margin:12px 0}.warn li{margin:2px 0}
 .scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.92em;background:#fff}
 th,td{border:1px solid #e0e0e0;padding:5px 8px;vertical-align:top;text-align:left}th{background:#f3f3f3}
-td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}.ci,.n{color:#666;font-size:.85em}
+td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}.ci,.n{color:#666;font-size:.8em}
+td.why{min-width:230px}td.lane{min-width:130px}
 .swatch{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:6px;vertical-align:baseline}
 tr.out td{color:#777}.reasons{margin:0;padding-left:18px}.ok{color:#2e7d32;font-weight:600}.bad{color:#c62828}
 .figure{background:#fff;border:1px solid #e0e0e0;border-radius:6px;margin:18px 0;padding:8px 12px}
@@ -59,17 +60,17 @@ def _num(lane: str, metric: str, v: values.Value, fmt: str = "{:.1f}", pct: bool
         return f'<td class="num" data-lane="{_e(lane)}" data-metric="{metric}">–</td>'
     f = (lambda x: f"{x:.0%}") if pct else fmt.format
     body = _e(f(v.point))
-    if v.bounded:
-        body += f' <span class="ci" title="{_e(v.bounds)}">[{_e(f(v.low))}–{_e(f(v.high))}]</span>'
-    if v.n:
-        body += f' <span class="n">n={v.n}</span>'
+    extra = f"[{_e(f(v.low))}–{_e(f(v.high))}] " if v.bounded else ""
+    extra += f"n={v.n}" if v.n else ""
+    if extra:  # under the value: keeps the columns narrow enough for the reasons to be read
+        body += f'<div class="ci" title="{_e(v.bounds or "")}">{extra.strip()}</div>'
     return (f'<td class="num" data-lane="{_e(lane)}" data-metric="{metric}" data-value="{v.point!r}">'
             f"{body}</td>")
 
 
 def _lane_cell(x: LaneResult, colour: str) -> str:
     tag = " (synthetic)" if x.synthetic else ""
-    return (f'<td><span class="swatch" style="background:{colour}"></span><b>{_e(x.name)}</b>{_e(tag)}'
+    return (f'<td class="lane"><span class="swatch" style="background:{colour}"></span><b>{_e(x.name)}</b>{_e(tag)}'
             f'<br><span class="n">{_e(x.engine)} · {_e(x.model)} · {_e(x.sizing.quant or "–")}</span></td>')
 
 
@@ -99,11 +100,12 @@ def lane_table(report: BakeoffReport) -> str:
         if v.eligible:
             noise = getattr(v, "within_noise_of", None)
             extra = f" · within noise of {_e(', '.join(noise))}" if noise else ""
-            cells.append(f'<td><span class="ok">eligible</span>{extra}</td>')
+            cells.append(f'<td class="why"><span class="ok">eligible</span>{extra}</td>')
         else:
             reasons = "".join(f"<li>{_e(r)}</li>" for r in v.reasons or ["not eligible"])
             fixes = "".join(f"<li>fix: {_e(f)}</li>" for f in (x.doctor.fixes if x.doctor else []))
-            cells.append(f'<td><span class="bad">disqualified</span><ul class="reasons">{reasons}{fixes}</ul></td>')
+            cells.append(f'<td class="why"><span class="bad">disqualified</span><ul class="reasons">{reasons}{fixes}'
+                         "</ul></td>")
         rows.append(f'<tr class="{"in" if v.eligible else "out"}" data-lane="{_e(x.name)}">{"".join(cells)}</tr>')
     header = "".join(f"<th>{_e(h)}</th>" for h in head)
     return f'<div class="scroll"><table id="lanes"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
