@@ -64,6 +64,12 @@ def lane_colours(names: list[str]) -> dict[str, str]:
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
 
+def _series(lane: str, label: str, colour: str, pts: list[tuple[Any, float | None]], **kw: Any) -> Trace:
+    """A line of (x, y) points for one lane, labelled `<lane> · <label>`."""
+    return Trace(lane=lane, name=f"{lane} · {label}", colour=colour, x=[p[0] for p in pts], y=[p[1] for p in pts],
+                 **kw)
+
+
 def _errors(vals: list[values.Value]) -> tuple[list[float | None] | None, list[float | None] | None]:
     if not any(v.bounded for v in vals):
         return None, None
@@ -127,12 +133,10 @@ def _sweep(report: BakeoffReport, colours: dict[str, str]) -> Figure | None:
         if not pts:
             continue
         c = colours[x.name]
-        traces.append(Trace(lane=x.name, name=f"{x.name} · aggregate", colour=c, x=[p[0] for p in pts],
-                            y=[p[1] for p in pts]))
-        per = [p for p in pts if p[2] is not None]
+        traces.append(_series(x.name, "aggregate", c, [(p[0], p[1]) for p in pts]))
+        per = [(p[0], p[2]) for p in pts if p[2] is not None]
         if per:
-            traces.append(Trace(lane=x.name, name=f"{x.name} · per request", colour=c, dash="dash",
-                                x=[p[0] for p in per], y=[p[2] for p in per]))
+            traces.append(_series(x.name, "per request", c, per, dash="dash"))
     if not traces:
         return None
     return Figure(id="sweep", title="Concurrency sweep: aggregate vs per request", x_label="concurrent requests",
@@ -204,22 +208,17 @@ def _sustained(report: BakeoffReport, colours: dict[str, str],
         if not pts:
             continue
         c = colours[x.name]
-        traces.append(Trace(lane=x.name, name=f"{x.name} · tok/s", colour=c, x=[p[0] for p in pts],
-                            y=[p[1] for p in pts]))
+        traces.append(_series(x.name, "tok/s", c, pts))
         rows = telemetry.get(x.name) or []
         mem = [(r["t_s"], r["mem_available_bytes"] / 1e9) for r in rows if r.get("mem_available_bytes") is not None]
         if mem:
-            traces.append(Trace(lane=x.name, name=f"{x.name} · free memory GB", colour=c, dash="dot",
-                                x=[m[0] for m in mem], y=[m[1] for m in mem], y2=True))
-        for key, label, dash in (("temp_c", "GPU °C", "solid"), ("power_w", "GPU W", "dash")):
+            traces.append(_series(x.name, "free memory GB", c, mem, dash="dot", y2=True))
+        # the first GPU's readings (one lane, one device in every plan lanekit runs today)
+        for key, label, dash, y2 in (("temp_c", "GPU °C", "solid", False), ("power_w", "GPU W", "dash", False),
+                                     ("sm_clock_mhz", "SM MHz", "dot", True)):
             pts_g = [(r["t_s"], number((r.get("gpus") or [{}])[0].get(key))) for r in rows if r.get("gpus")]
             if any(p[1] is not None for p in pts_g):
-                gpu.append(Trace(lane=x.name, name=f"{x.name} · {label}", colour=c, dash=dash,
-                                 x=[p[0] for p in pts_g], y=[p[1] for p in pts_g]))
-        clocks = [(r["t_s"], number((r.get("gpus") or [{}])[0].get("sm_clock_mhz"))) for r in rows if r.get("gpus")]
-        if any(p[1] is not None for p in clocks):
-            gpu.append(Trace(lane=x.name, name=f"{x.name} · SM MHz", colour=c, dash="dot",
-                             x=[p[0] for p in clocks], y=[p[1] for p in clocks], y2=True))
+                gpu.append(_series(x.name, label, c, pts_g, dash=dash, y2=y2))
     out = []
     if traces:
         out.append(Figure(id="sustained", title="Sustained load, with host memory", x_label="seconds",

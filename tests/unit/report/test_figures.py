@@ -120,3 +120,14 @@ def test_every_figure_becomes_a_png(tmp_path):
     names = write_plots(figs, tmp_path)
     assert names == [f"{f.id}.png" for f in figs]
     assert all((tmp_path / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
+
+
+def test_gpu_telemetry_gets_its_own_figure_when_nvml_reported_it():
+    rows = [{"lane": "qwen-fixed", "scenario": "sustained",
+             "data": {"kind": "telemetry", "t_ns": i * 10**9, "mem_available_bytes": 10**10,
+                      "gpus": [{"temp_c": 60 + i, "power_w": 200.0, "sm_clock_mhz": 1800 - 10 * i}]}}
+            for i in range(4)]
+    figs = _by_id(build_figures(_report([lane_result("qwen-fixed", 30.0)]), telemetry_by_lane(rows)))
+    gpu = {t.name: t for t in figs["gpu"].traces}
+    assert gpu["qwen-fixed · GPU °C"].y == [60, 61, 62, 63] and gpu["qwen-fixed · SM MHz"].y2
+    assert "gpu" not in _by_id(build_figures(_report([lane_result("qwen-fixed", 30.0)])))
