@@ -45,8 +45,9 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(rec)
             return
-        # folded to the terminal, yet every line still pastes into a shell (continuations, comments)
-        width = console.width
+        # on a terminal: folded to its width, every line still pasting into a shell (continuations,
+        # comments); piped: one line per command, whole, for scripts and grep
+        width = console.width if console.is_terminal else 10**6
         console.print(comment_lines(f"{rec.model} on {rec.engine} × {rec.hw}"
                                     + (f" for {rec.harness} (context {rec.served_ctx:,} per request)"
                                        if rec.harness else ""), width=width),

@@ -77,12 +77,14 @@ def _copy_chat_template(spec: dict, launch_dir: Path) -> None:
 
 
 def check_out_dir(out: Path) -> None:
-    """Refuse to replace anything but a missing or empty directory, or an earlier profile."""
+    """Refuse to replace anything but a missing or empty directory (empty folders inside count as
+    empty), or an earlier profile."""
     from lanekit.errors import ConfigError
 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file, not a directory", fix="pass a directory for the profile")
-    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+    holds_files = out.is_dir() and any(p.is_file() or p.is_symlink() for p in out.rglob("*"))
+    if holds_files and not (out / "manifest.json").is_file():
         raise ConfigError(f"--out {out}: exists and is not a lanekit profile (no manifest.json); not replacing it",
                           fix="pass a new directory, or the directory of an earlier profile")
 
@@ -145,10 +147,16 @@ def write_profile(store, run_id: str, out_dir: str | Path, *, report: BakeoffRep
 def _comparison(store, report: BakeoffReport, refs: list[str] | None):
     from lanekit.report.compare import compare_reports, previous_run
 
-    if refs is None:
+    if refs is None:  # the previous run of the plan, when it can be read (an older lanekit's cannot)
+        from lanekit.errors import ConfigError
+
         prev = previous_run(store, report)
-        refs = [prev] if prev else []
-    others = [build_report(store, ref) for ref in refs]
+        try:
+            others = [build_report(store, prev)] if prev else []
+        except ConfigError:
+            others = []
+    else:
+        others = [build_report(store, ref) for ref in refs]
     others = [r for r in others if r.run_id != report.run_id]
     if not others:
         return None

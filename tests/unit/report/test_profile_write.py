@@ -87,3 +87,15 @@ def test_only_bakeoff_runs_with_lane_results_make_a_profile(store):
     empty = store.new_run("bakeoff", {"plan": {"name": "p"}})
     with pytest.raises(ConfigError, match="holds no lane results"):
         build_report(store, empty)
+
+
+def test_an_unreadable_previous_run_does_not_stop_the_profile(store, tmp_path):
+    old = store.new_run("bakeoff", {"plan": {"name": "sample-plan"}})
+    store.set_summary(old, "x", "lane", {"name": "x"})  # an older lanekit's untyped lane result
+    store.finish_run(old, "finished")
+    store._exec("UPDATE runs SET created_at = created_at - 60 WHERE run_id = ?", (old,))
+    run = store_run(store)
+    manifest = json.loads((write_profile(store, run, tmp_path / "p") / "manifest.json").read_text())
+    assert manifest["comparison"] is None
+    with pytest.raises(ConfigError, match="older lanekit"):
+        write_profile(store, run, tmp_path / "p", compare_with=[old])
