@@ -35,6 +35,7 @@ class Trace(BaseModel):
     y2: bool = Field(False, description="drawn against the right-hand axis")
     text: list[str] | None = None
     faded: bool = Field(False, description="a disqualified lane")
+    hidden: bool = Field(False, description="off until asked for (its scale would flatten the rest)")
 
 
 class Figure(BaseModel):
@@ -95,9 +96,13 @@ def _speed_bars(report: BakeoffReport, colours: dict[str, str], unit: str) -> Fi
     if unit == "tok/s":
         ceil = [(x.name, x.sizing.decode_ceiling_tok_s) for x, _, _ in rows if x.sizing.decode_ceiling_tok_s]
         if ceil:
+            tallest = max(r[2].point for r in rows)
             traces.append(Trace(lane="", name="bandwidth ceiling", colour="#444444", kind="markers",
-                                x=[c[0] for c in ceil], y=[c[1] for c in ceil]))
+                                x=[c[0] for c in ceil], y=[c[1] for c in ceil],
+                                hidden=max(c[1] for c in ceil) > 3 * tallest))
         notes.append("Faded bars: lanes the ranking disqualified (reasons in the table).")
+        if traces[-1].hidden:
+            notes.append("The bandwidth ceiling is far above every lane: click it in the legend to show it.")
         return Figure(id="speed", title="Single-stream decode speed per lane", x_label="lane",
                       y_label="decode tok/s (higher is better)", x_kind="category", traces=traces, notes=notes)
     return Figure(id="turn", title="Seconds per agent turn (replayed trace)", x_label="lane",

@@ -131,3 +131,14 @@ def test_gpu_telemetry_gets_its_own_figure_when_nvml_reported_it():
     gpu = {t.name: t for t in figs["gpu"].traces}
     assert gpu["qwen-fixed · GPU °C"].y == [60, 61, 62, 63] and gpu["qwen-fixed · SM MHz"].y2
     assert "gpu" not in _by_id(build_figures(_report([lane_result("qwen-fixed", 30.0)])))
+
+
+def test_a_ceiling_far_above_every_lane_starts_hidden_so_the_bars_stay_readable():
+    near, far = lane_result("qwen-fixed", 30.0), lane_result("qwen-q8", 29.5)
+    ceiling = next(t for t in _by_id(build_figures(_report([near])))["speed"].traces if t.name == "bandwidth ceiling")
+    assert not ceiling.hidden
+    far.sizing.decode_ceiling_tok_s = 3000.0
+    speed = _by_id(build_figures(_report([far])))["speed"]
+    ceiling = next(t for t in speed.traces if t.name == "bandwidth ceiling")
+    assert ceiling.hidden and any("click it in the legend" in n for n in speed.notes)
+    assert to_plotly(speed)["data"][-1]["visible"] == "legendonly"

@@ -44,6 +44,8 @@ def _trace(t: Trace, fig: Figure):
         common["hovertext"] = t.text
     if t.y2:
         common["yaxis"] = "y2"
+    if t.hidden:
+        common["visible"] = "legendonly"
     if t.kind == "bar":
         return go.Bar(**common, opacity=0.35 if t.faded else 0.9, text=t.text, textposition="outside",
                       showlegend=False)

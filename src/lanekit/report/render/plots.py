@@ -30,6 +30,8 @@ def _yerr(t: Trace):
 def _bar_group(ax, fig: Figure) -> None:
     cats = fig.x_ticks
     for t in fig.traces:
+        if t.hidden:
+            continue
         pos = [cats.index(x) for x in t.x]
         if t.kind == "bar":
             ax.bar(pos, [y or 0.0 for y in t.y], color=t.colour, alpha=0.35 if t.faded else 0.9, yerr=_yerr(t),
@@ -45,7 +47,7 @@ def _bar_group(ax, fig: Figure) -> None:
 
 
 def _lines(ax, ax2, fig: Figure) -> None:
-    for t in fig.traces:
+    for t in (t for t in fig.traces if not t.hidden):
         target = ax2 if t.y2 and ax2 is not None else ax
         style = "none" if t.kind == "markers" else _DASH[t.dash]
         target.errorbar(t.x, [y if y is not None else float("nan") for y in t.y], yerr=_yerr(t), color=t.colour,
