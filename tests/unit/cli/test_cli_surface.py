@@ -15,15 +15,15 @@ import pytest
 from rich.cells import cell_len
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "report"))
-from sample_run import store_run  # noqa: E402
+from sample_run import store_run
 
-from lanekit import __version__  # noqa: E402
-from lanekit.report.store import Store  # noqa: E402
+from lanekit import __version__
+from lanekit.report.store import Store
 
 
 def _lanekit(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lanekit.cli.main", *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "COLUMNS": "80", **(env or {})})
+                          timeout=120, check=False, env={**os.environ, "COLUMNS": "80", **(env or {})})
 
 
 @pytest.fixture(scope="module")

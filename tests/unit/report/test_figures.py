@@ -3,18 +3,14 @@ that have no data absent — and the PNGs drawn from them."""
 
 from __future__ import annotations
 
-import matplotlib
+from sample_run import lane_result, without_intervals
 
-matplotlib.use("Agg")
-
-from sample_run import lane_result, without_intervals  # noqa: E402
-
-from lanekit.report import values  # noqa: E402
-from lanekit.report.figures import build_figures, lane_colours, telemetry_by_lane  # noqa: E402
-from lanekit.report.render.interactive import to_plotly  # noqa: E402
-from lanekit.report.render.plots import axes_of, write_plots  # noqa: E402
-from lanekit.results.models import BakeoffReport, Failure, LaneResult  # noqa: E402
-from lanekit.results.ranking import RankingCfg, rank  # noqa: E402
+from lanekit.report import values
+from lanekit.report.figures import build_figures, lane_colours, telemetry_by_lane
+from lanekit.report.render.interactive import to_plotly
+from lanekit.report.render.plots import axes_of, write_plots
+from lanekit.results.models import BakeoffReport, Failure, LaneResult
+from lanekit.results.ranking import RankingCfg, rank
 
 
 def _report(lanes: list[LaneResult]) -> BakeoffReport:
