@@ -66,6 +66,10 @@ def test_lanes_that_never_started_are_left_out_and_named():
 
 
 def test_an_appliance_becomes_a_group_that_runs_together(tmp_path):
+    # lanes inline or by name from the lanes.yaml beside it, as appliance files write them
+    (tmp_path / "lanes.yaml").write_text(yaml.safe_dump({"lanes": [
+        {"name": "qwen-q8", "engine": "llamacpp", "model": "qwen2.5-coder-1.5b"},
+        {"name": "elsewhere", "engine": "llamacpp", "model": "smollm2-135m"}]}))
     path = tmp_path / "appliance.yaml"
     path.write_text(yaml.safe_dump({"appliance": {"name": "spark", "lanes": [
         {"name": "qwen-fixed", "engine": "llamacpp", "model": "qwen2.5-coder-1.5b"}, "qwen-q8", "elsewhere"]}}))
