@@ -119,7 +119,8 @@ def test_numbers_in_the_page_are_the_manifests(page, profile):
                     "pct_of_ceiling": 100 * x["bench"]["single"]["decode_tok_s"] / x["sizing"]["decode_ceiling_tok_s"]}
         assert c["value"] == pytest.approx(expected[c["metric"]], rel=1e-12), c
         shown = {"decode_tok_s": f"{c['value']:.1f}", "ttft_ms": f"{c['value']:.0f}", "weights_gb": f"{c['value']:.2f}",
-                 "pct_of_ceiling": f"{c['value']:.0f}%"}.get(c["metric"], f"{c['value']:.0%}")
+                 "pct_of_ceiling": f"{c['value']:.1f}%" if c["value"] < 10 else f"{c['value']:.0f}%"}.get(
+                     c["metric"], f"{c['value']:.0%}")
         assert c["text"].startswith(shown), c
         seen.add((c["lane"], c["metric"]))
     assert {(n, "decode_tok_s") for n in lanes} <= seen and len(seen) == 7 * len(lanes)

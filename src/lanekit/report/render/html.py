@@ -90,7 +90,8 @@ def lane_table(report: BakeoffReport) -> str:
         if replayed:
             cells.append(_num(x.name, "turn_s", values.turn_s(x), "{:.2f}"))
         cells += [_num(x.name, "decode_tok_s", values.decode_tok_s(x)), _num(x.name, "ttft_ms", values.ttft_ms(x), "{:.0f}"),
-                  _num(x.name, "pct_of_ceiling", values.Value(x.pct_of_ceiling), "{:.0f}%"),
+                  _num(x.name, "pct_of_ceiling", values.Value(x.pct_of_ceiling),
+                       "{:.1f}%" if (x.pct_of_ceiling or 100) < 10 else "{:.0f}%"),
                   _num(x.name, "weights_gb", values.Value(values.weights_gb(x)), "{:.2f}")]
         for key in ("format_error_rate", "clean_run_rate", "task_success_rate"):
             cells.append('<td class="num">not measured</td>' if x.synthetic
