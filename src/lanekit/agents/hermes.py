@@ -13,6 +13,13 @@ points at the lane and states the context length in both places Hermes checks: t
 the compression model. Each task is one `hermes -z PROMPT -t TOOLSETS --usage-file F` in that
 task's workspace; afterwards the sessions are exported, parsed and attached to their tasks.
 
+Hermes runs inside the tool jail (agents/jail): its terminal and file tools act on what the
+model writes, so the whole `hermes` process is confined. Writable: the task's workspace (also
+its HOME) and the private HERMES_HOME, whose config.yaml is mounted read-only from lanekit's
+copy. Readable: the system, Hermes' venv and its interpreter. Network: 127.0.0.1:PORT inside,
+bridged to the lane and nowhere else (jail/bridge.py). Limits: `hermes_limits`, and the task
+timeout as wall time. A host that cannot provide the jail gets no Hermes run at all.
+
 Measured on 0.19.0: `hermes -z` builds its agent with the default 90 iterations and ignores
 `agent.max_turns` (written anyway, for interactive use of the same home), so a looping model is
 stopped only by `task_timeout_s`; sessions are stored with source `cli`; the usage file names
@@ -21,14 +28,13 @@ the session id, which is how runs are matched to sessions.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import math
 import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +43,7 @@ import yaml
 
 from lanekit import dirs
 from lanekit.agents.battery import Battery, Task
+from lanekit.agents.jail import Beneath, Jail, LaneBridge, Limits, Net, PathRefused, default_jail
 from lanekit.agents.tools import Workspace
 from lanekit.agents.trace import AgentRun
 from lanekit.agents.traces.hermes import hermes_tool_schemas, parse_sessions_export
@@ -159,33 +166,67 @@ def write_hermes_home(home: Path, base_url: str, model: str, context_length: int
     return path
 
 
-def _env(home: Path, workspace: Path) -> dict[str, str]:
+def hermes_limits(task_timeout_s: float) -> Limits:
+    """The jail's limits for one Hermes run: a Python agent with threads and its tools' commands
+    (measured on 0.19.0: 3 threads, 315 MB peak address space, 106 MB resident)."""
+    return Limits(cpu_s=math.ceil(task_timeout_s) + 5, address_space_bytes=8 << 30, file_size_bytes=256 << 20,
+                  processes=512, open_files=4096, tmp_bytes=256 << 20)
+
+
+def python_paths(python: Path) -> list[Path]:
+    """What an interpreter needs to run in the jail: its venv (if it is one) and its installation."""
+    paths = [python.parent.parent] if (python.parent.parent / "pyvenv.cfg").is_file() else []
+    return paths + [python.resolve().parent.parent]
+
+
+def hermes_ro_paths(exe: Path, extra: Sequence[Path] = ()) -> list[Path]:
+    """Read-only paths for the jail: the executable (its venv, when it lies in one), the
+    interpreter its shebang names, lanekit's own interpreter (it runs the in-jail bridge end) and
+    `extra`. Not the executable's directory: whatever lies beside it stays outside."""
+    venv = exe.parent.parent
+    paths = [venv if (venv / "pyvenv.cfg").is_file() else exe, *python_paths(Path(sys.executable))]
+    try:
+        first = exe.read_bytes()[:512].split(b"\n", 1)[0]
+    except OSError:
+        first = b""
+    if first.startswith(b"#!") and first[2:].split():
+        interp = Path(first[2:].split()[0].decode(errors="replace"))
+        if interp.is_file() and "python" in interp.name:
+            paths += python_paths(interp)
+    return paths + [Path(p) for p in extra]
+
+
+def _env(home: Path, workspace: Path, exe: Path) -> dict[str, str]:
     """A minimal environment: no inherited API keys or proxies reach Hermes.
 
     HOME is the task's workspace: Hermes puts both "User home directory" and "Current working
     directory" in its system prompt, and a small model given two directories writes absolute
     paths under the wrong one (measured: Qwen2.5-Coder-1.5B read `$HOME/data/events.log`).
     """
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "HERMES_HOME": str(home),
-            "HOME": str(workspace), "TERM": "dumb", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
+    return {"PATH": f"{exe.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HERMES_HOME": str(home),
+            "HOME": str(workspace), "USER": "lanekit", "LOGNAME": "lanekit", "TMPDIR": "/tmp", "TERM": "dumb",
+            "NO_COLOR": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout_s: float) -> tuple[int | None, str, str]:
-    """Run in its own process group; on timeout the whole group is killed. Exit None = timed out."""
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout_s)
-        return proc.returncode, out, err
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        return None, out, err
-    except BaseException:  # Ctrl-C or a bug here: never leave Hermes (its own session) running
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        raise
+@dataclass
+class _Jailed:
+    """How every Hermes process of one battery run is jailed."""
+
+    jail: Jail
+    exe: Path
+    home: Path
+    ro: list[Path]
+    config: bytes  # config.yaml as the jail sees it: read-only, with the bridged lane URL
+    limits: Limits
+
+    def run(self, argv: list[str], cwd: Path, home_env: Path, timeout_s: float,
+            net: Net | None = None) -> tuple[int | None, str, str]:
+        """Exit code (None = killed at the timeout), stdout, stderr of one jailed Hermes command."""
+        rw = [self.home] if cwd == self.home else [cwd, self.home]
+        res = self.jail.run(argv, cwd=cwd, ro=self.ro, rw=rw, env=_env(self.home, home_env, self.exe),
+                            files={str(self.home / "config.yaml"): self.config}, limits=self.limits, net=net,
+                            timeout_s=timeout_s, stdout_cap=4 << 20, stderr_cap=1 << 20)
+        return res.returncode, res.stdout.decode(errors="replace"), res.stderr.decode(errors="replace")
 
 
 @dataclass
@@ -199,7 +240,7 @@ class _Attempt:
     code: int | None
     stdout: str
     stderr: str
-    usage_path: Path
+    usage: dict[str, Any]
     artifacts: dict[str, str | None] | None
 
 
@@ -222,18 +263,20 @@ def _attach(run: AgentRun | None, att: _Attempt, battery: Battery, base_url: str
     if not run.wall_ns:  # a session killed at the timeout has no ended_at
         run.wall_ns = int((att.t1 - att.t0) * 1e9)
     run.notes.append(f"hermes exit code: {att.code if att.code is not None else 'killed at timeout'}")
-    usage = _usage(att.usage_path)
+    usage = att.usage
     if usage:
         keep = ("session_id", "completed", "failed", "api_calls", "input_tokens", "output_tokens")
         run.notes.append(f"usage: {json.dumps({k: usage.get(k) for k in keep})}")
     return run
 
 
-def _usage(path: Path) -> dict[str, Any]:
-    """The `--usage-file` JSON Hermes writes (session_id, completed, failed, tokens); {} if absent."""
+def _usage(home: Path, rel: str) -> dict[str, Any]:
+    """The `--usage-file` JSON Hermes writes (session_id, completed, failed, tokens); {} if absent.
+
+    Read without following links: the jail could have left one in HERMES_HOME."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        data = json.loads(Beneath(home).read_bytes(rel, 1 << 20)[0])
+    except (PathRefused, OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -243,45 +286,70 @@ def run_battery_hermes(base_url: str, model: str, battery: Battery, *, served_ct
                        max_turns: int = 8, max_tokens: int | None = 512, install: bool = True,
                        hermes: str | Path | None = None, run_dir: Path | None = None,
                        progress: Callable[[int, int, AgentRun], None] | None = None,
-                       log: Callable[[str], None] | None = None) -> list[AgentRun]:
-    """Every task `repeats` times through `hermes -z`, scored later with `score_runs`.
+                       log: Callable[[str], None] | None = None, jail: Jail | None = None,
+                       jail_ro: Sequence[Path] = ()) -> list[AgentRun]:
+    """Every task `repeats` times through `hermes -z` in the jail, scored later with `score_runs`.
 
-    Refuses before running (HarnessError) when the lane serves < 64K and no `claim_ctx` is given.
-    The private HERMES_HOME and `sessions.jsonl` are kept in `run_dir` (default
-    `lanekit.dirs.home()/hermes-runs/<timestamp>`).
+    Refuses before running (HarnessError) when the lane serves < 64K and no `claim_ctx` is given,
+    and (SandboxUnavailable) when the host cannot provide the jail. `jail_ro` adds read-only
+    paths a custom `hermes` needs. The private HERMES_HOME and `sessions.jsonl` are kept in
+    `run_dir` (default `lanekit.dirs.home()/hermes-runs/<timestamp>`).
     """
     ctx = check_context(served_ctx, claim_ctx)
+    total = len(battery.tasks) * repeats
+    jail = jail or default_jail()
+    jail.require(f"Hermes' file and terminal tools for {total} task run(s)")
     exe = Path(hermes) if hermes else ensure_hermes(install=install, log=log)
     run_dir = run_dir or dirs.home() / "hermes-runs" / time.strftime("%Y%m%d-%H%M%S")
     home = run_dir / "hermes-home"
     write_hermes_home(home, base_url, model, ctx, max_tokens=max_tokens, max_turns=max_turns)
+    for sub in ("usage", "export"):
+        (home / sub).mkdir(exist_ok=True)
+    jail.adopt(home)
     if claim_ctx is not None and (served_ctx or 0) < claim_ctx and log:
         log(f"claiming {claim_ctx:,} context to Hermes while the lane serves {served_ctx}")
     attempts: list[_Attempt] = []
-    total = len(battery.tasks) * repeats
-    for task in battery.tasks:
-        for rep in range(repeats):
-            ws = Workspace.create(task.fixtures, prefix="lanekit-hermes-")
-            usage = run_dir / f"usage-{task.id}-{rep}.json"
-            argv = [str(exe), "-z", task.prompt, "-t", ",".join(task.hermes.toolsets), "--usage-file", str(usage)]
-            t0 = time.time()
-            try:
-                code, out, err = _run(argv, ws.root, _env(home, ws.root), task_timeout_s)
-                att = _Attempt(task, rep, t0, time.time(), code, out, err, usage,
-                               ws.snapshot([f.path for f in task.files]) if task.files else None)
-            finally:
-                ws.cleanup()
-            attempts.append(att)
-            if progress is not None:
-                progress(len(attempts), total, _attach(None, att, battery, base_url))
+    with LaneBridge(base_url, owner=jail.owner) as bridge:
+        cfg = hermes_config(bridge.jail_url, model, ctx, max_tokens=max_tokens, max_turns=max_turns)
+        jailed = _Jailed(jail, exe, home, hermes_ro_paths(exe, jail_ro),
+                         yaml.safe_dump(cfg, sort_keys=False).encode(), hermes_limits(task_timeout_s))
+        for task in battery.tasks:
+            for rep in range(repeats):
+                ws = Workspace.create(task.fixtures, prefix="lanekit-hermes-")
+                jail.adopt(ws.root)
+                usage = f"usage/{task.id}-{rep}.json"
+                argv = [str(exe), "-z", task.prompt, "-t", ",".join(task.hermes.toolsets),
+                        "--usage-file", str(home / usage)]
+                t0 = time.time()
+                try:
+                    code, out, err = jailed.run(argv, ws.root, ws.root, task_timeout_s, net=bridge.net(sys.executable))
+                    att = _Attempt(task, rep, t0, time.time(), code, out, err, _usage(home, usage),
+                                   ws.snapshot([f.path for f in task.files]) if task.files else None)
+                finally:
+                    ws.cleanup()
+                attempts.append(att)
+                if progress is not None:
+                    progress(len(attempts), total, _attach(None, att, battery, base_url))
+    return _collect(jailed, run_dir, attempts, battery, base_url)
+
+
+def _collect(jailed: _Jailed, run_dir: Path, attempts: list[_Attempt], battery: Battery,
+             base_url: str) -> list[AgentRun]:
+    """Export the sessions (in the jail), keep a copy in `run_dir`, match them to the attempts."""
+    home = jailed.home
+    jailed.run([str(jailed.exe), "sessions", "export", str(home / "export" / "sessions.jsonl")], home,
+               home / "home", 300)
     sessions_path = run_dir / "sessions.jsonl"
-    _run([str(exe), "sessions", "export", str(sessions_path)], run_dir, _env(home, home / "home"), 300)
+    try:  # read without following links: the export lies in a directory the jail could write
+        sessions_path.write_bytes(Beneath(home).read_bytes("export/sessions.jsonl", 1 << 30)[0])
+    except (PathRefused, OSError):
+        pass
     sessions, _ = parse_sessions_export(sessions_path) if sessions_path.is_file() else ([], [])
     runs = []
     for att in attempts:
         # the usage file names the session; otherwise a session belongs to the invocation that
         # was running when it started, on the same prompt
-        sid = _usage(att.usage_path).get("session_id")
+        sid = att.usage.get("session_id")
         match = next((s for s in sessions if sid and s.id == sid), None) or next(
             (s for s in sessions if s.started_at is not None and att.t0 - 1 <= s.started_at <= att.t1 + 1
              and battery.match_prompt(s.prompt) is att.task), None)

@@ -93,7 +93,6 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
         client = SyncEndpointClient(base_url, model, transport=transport, api_key=api_key)
     watch = watch or Watch()
     ws = Workspace.create(task.fixtures)
-    toolbox = ToolBox(ws)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt},
                                       {"role": "user", "content": task.prompt}]
     run = AgentRun(id=f"{task.id}#{repeat}", source="builtin", task_id=task.id, repeat=repeat, model=model,
@@ -105,6 +104,7 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
     start = clock()
     deadline = start + int(task_timeout_s * 1e9)
     try:
+        toolbox = ToolBox(ws, deadline_ns=deadline, clock=clock)  # tool calls share the task's deadline
         for index in range(max_turns):
             remaining_s = (deadline - clock()) / 1e9
             if remaining_s <= 0:

@@ -1,45 +1,53 @@
-"""The built-in agent tools, jailed to one task's temporary workspace.
+"""The built-in agent tools, confined to one task's temporary workspace by the kernel.
 
 `TOOL_SPECS` are the OpenAI `tools` entries the loop offers; `TOOL_SCHEMAS` maps each name to
-its JSON-schema parameters (the scorer validates calls against them). `Workspace` resolves
-every path inside its root and refuses traversal, absolute paths outside it and symlinks that
-lead out. `run_shell` runs only allowlisted commands, without a shell or network tools, under a
-time limit. A refused or failing call returns "error: ..." to the model; it never raises.
+its JSON-schema parameters (the scorer validates calls against them). The file tools open
+every path with openat2 beneath the workspace (no `..` out, no symbolic or hard links, no
+check-then-open race; jail/beneath.py). `run_shell` runs allowlisted command names, `|`
+pipelines included, inside the jail (jail/sandbox.py): the command sees the workspace and a
+read-only system, no network, its own pids, rlimits, and one wall-clock limit for the whole
+pipeline that never outlasts the task's deadline. The jail is the boundary, not the
+allowlist: whatever argv the model builds (`sort --compress-program=sh`, `--files0-from`,
+`date --se=`) reaches nothing outside. Without a jail on the host, a ToolBox refuses to exist.
+A refused or failing call returns "error: ..." to the model; it never raises.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import dataclasses
+import math
 import operator
 import os
 import shlex
 import shutil
-import subprocess
+import stat
+import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lanekit.agents.jail import SHELL_LIMITS, Beneath, Jail, PathRefused, default_jail
+from lanekit.agents.jail.beneath import PathMissing
+
 MAX_OUTPUT_CHARS = 8000
 MAX_READ_BYTES = 256 * 1024
+MAX_WRITE_BYTES = 4 * 1024 * 1024
+SEARCH_FILE_BYTES = 1024 * 1024  # search reads at most this much of each file ...
+SEARCH_TOTAL_BYTES = 16 * 1024 * 1024  # ... and this much in all
 SHELL_TIMEOUT_S = 10.0
+SHELL_OUTPUT_BYTES = 64 * 1024
 
-# Commands that read or reshape files and can reach nothing but the workspace.
+# The command names run_shell accepts: the tool's advertised surface, not its security (the jail is).
 SHELL_ALLOWLIST = frozenset({
     "cat", "cut", "date", "echo", "find", "grep", "head", "ls", "nl", "pwd", "sort", "tail", "tr",
     "uniq", "wc", "basename", "dirname", "stat", "true", "printf", "expr", "seq",
 })
-_REFUSED_ARGS = {"find": {"-exec", "-execdir", "-ok", "-okdir", "-delete", "-fprint", "-fprintf", "-fls",
-                          "-L", "-follow"},
-                 "grep": {"-R", "--dereference-recursive"}}
 _SHELL_META = set(";&<>`$\\\n")
-
-
-def _sets_clock(arg: str) -> bool:
-    """`date -s` / `--set` would change the system clock."""
-    if arg.startswith("--"):
-        return arg.startswith("--set")
-    return arg.startswith("-") and "s" in arg
+_SHELL_PATH = "/usr/bin:/bin"
 
 
 def _spec(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
@@ -75,49 +83,52 @@ class ToolError(Exception):
 
 
 class Workspace:
-    """A directory the tools may touch; everything resolves inside `root` or is refused."""
+    """A directory the tools may touch; `fs` opens paths strictly beneath `root`."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
+        self.fs = Beneath(self.root)
 
     @classmethod
     def create(cls, fixtures: dict[str, str] | None = None, prefix: str = "lanekit-task-") -> Workspace:
         """A fresh temporary workspace with `fixtures` (relative path → text) written into it."""
         ws = cls(tempfile.mkdtemp(prefix=prefix))
         for rel, text in (fixtures or {}).items():
-            target = ws.resolve(rel)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
+            ws.fs.write_bytes(rel, text.encode())
         return ws
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Remove the workspace, even directories the jail left without write permission."""
+
+        def unlock(func: Callable[..., Any], path: str, _exc: Any) -> None:
+            parent = os.path.dirname(path)
+            if not os.path.islink(parent):
+                os.chmod(parent, stat.S_IRWXU)
+            func(path)
+
+        # Python 3.12 renamed the hook (same call shape for what `unlock` uses)
+        shutil.rmtree(self.root, **({"onexc": unlock} if sys.version_info >= (3, 12) else {"onerror": unlock}))
 
     def resolve(self, rel: str) -> Path:
-        """The real path of `rel` inside the jail; ToolError on traversal, escape or a bad path."""
-        if not isinstance(rel, str) or not rel.strip():
-            raise ToolError("path must be a non-empty string")
-        if "\x00" in rel:
-            raise ToolError("path contains a NUL byte")
-        raw = Path(rel.strip()).expanduser() if rel.strip().startswith("~") else Path(rel.strip())
-        candidate = raw if raw.is_absolute() else self.root / raw
-        # resolve() follows every symlink on the way, so a link pointing outside is caught here
-        real = candidate.resolve(strict=False)
-        if real != self.root and self.root not in real.parents:
-            raise ToolError(f"path {rel!r} is outside the workspace")
-        return real
+        """Where `rel` lies inside the workspace, lexically (nothing is opened or followed);
+        ToolError for an empty path, a NUL byte, `~`, or one that leaves the workspace."""
+        try:
+            return self.root / self.fs.normalize(rel)
+        except PathRefused as exc:
+            raise ToolError(str(exc)) from None
 
     def relative(self, path: Path) -> str:
         return str(path.relative_to(self.root)) if path != self.root else "."
 
     def snapshot(self, paths: list[str], limit: int = 4096) -> dict[str, str | None]:
-        """Contents of `paths` (None when missing or outside); kept in the trace for file checks."""
+        """Contents of `paths` (None when missing, outside, a link or not a regular file);
+        kept in the trace for file checks."""
         out: dict[str, str | None] = {}
         for rel in paths:
             try:
-                path = self.resolve(rel)
-                out[rel] = path.read_text(errors="replace")[:limit] if path.is_file() else None
-            except (ToolError, OSError):
+                data, _ = self.fs.read_bytes(rel, limit * 4)
+                out[rel] = data.decode("utf-8", errors="replace")[:limit]
+            except (PathRefused, OSError):
                 out[rel] = None
         return out
 
@@ -129,24 +140,42 @@ def _clip(text: str) -> str:
 
 
 class ToolBox:
-    """Executes tool calls against one workspace; `call` always returns a string."""
+    """Executes tool calls against one workspace; `call` always returns a string.
 
-    def __init__(self, workspace: Workspace, shell_timeout_s: float = SHELL_TIMEOUT_S) -> None:
+    `deadline_ns` (on `clock`, the loop's) is the task's: a call after it is refused, and a
+    shell command is killed at it. Raises SandboxUnavailable when `jail` cannot run here."""
+
+    def __init__(self, workspace: Workspace, shell_timeout_s: float = SHELL_TIMEOUT_S, *,
+                 deadline_ns: int | None = None, clock: Callable[[], int] = time.monotonic_ns,
+                 jail: Jail | None = None) -> None:
         self.ws = workspace
         self.shell_timeout_s = shell_timeout_s
+        self.deadline_ns = deadline_ns
+        self.clock = clock
+        self.jail = jail or default_jail()
+        self.jail.require("the run_shell tool that every built-in battery task offers")
+        self.jail.adopt(self.ws.root)  # the jail's uid must be able to write what the fixtures hold
+        self.ws.fs.owner = self.jail.owner
         self._tools: dict[str, Callable[..., str]] = {
             "read_file": self.read_file, "write_file": self.write_file, "list_dir": self.list_dir,
             "search": self.search, "run_shell": self.run_shell, "calculator": self.calculator,
         }
+
+    def remaining_s(self) -> float | None:
+        """Seconds left before the task's deadline (None: no deadline)."""
+        return None if self.deadline_ns is None else (self.deadline_ns - self.clock()) / 1e9
 
     def call(self, name: str, args: dict[str, Any]) -> str:
         """Run tool `name` with `args`; refusals and failures come back as 'error: ...'."""
         fn = self._tools.get(name)
         if fn is None:
             return f"error: unknown tool {name!r}; available: {', '.join(self._tools)}"
+        remaining = self.remaining_s()
+        if remaining is not None and remaining <= 0:
+            return "error: the task's time limit is over; no more tool calls run"
         try:
             return _clip(fn(**args))
-        except ToolError as exc:
+        except (ToolError, PathRefused) as exc:
             return f"error: {exc}"
         except TypeError as exc:  # wrong or missing keyword arguments
             return f"error: bad arguments for {name}: {exc}"
@@ -155,57 +184,55 @@ class ToolBox:
 
     # -- file tools -------------------------------------------------------------------------
     def read_file(self, path: str) -> str:
-        target = self.ws.resolve(path)
-        if not target.is_file():
-            raise ToolError(f"no such file: {path}")
-        with target.open("rb") as fh:
-            data = fh.read(MAX_READ_BYTES + 1)
-        text = data[:MAX_READ_BYTES].decode("utf-8", errors="replace")
-        return text + ("\n... [file truncated]" if len(data) > MAX_READ_BYTES else "")
+        try:
+            data, more = self.ws.fs.read_bytes(path, MAX_READ_BYTES)
+        except PathMissing:
+            raise ToolError(f"no such file: {path}") from None
+        text = data.decode("utf-8", errors="replace")
+        return text + ("\n... [file truncated]" if more else "")
 
     def write_file(self, path: str, content: str) -> str:
-        target = self.ws.resolve(path)
-        if target == self.ws.root or target.is_dir():
-            raise ToolError(f"{path} is a directory")
         if not isinstance(content, str):
             raise ToolError("content must be a string")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-        return f"wrote {len(content.encode())} bytes to {self.ws.relative(target)}"
+        data = content.encode()
+        if len(data) > MAX_WRITE_BYTES:
+            raise ToolError(f"content is {len(data)} bytes; the limit is {MAX_WRITE_BYTES}")
+        rel = self.ws.fs.write_bytes(path, data)
+        return f"wrote {len(data)} bytes to {rel}"
 
     def list_dir(self, path: str = ".") -> str:
-        target = self.ws.resolve(path)
-        if not target.is_dir():
+        kind = self.ws.fs.kind(path)
+        if kind == "link":
+            raise ToolError(f"{path} is a symbolic link; the tools do not follow links")
+        if kind != "dir":
             raise ToolError(f"no such directory: {path}")
-        names = sorted(p.name + ("/" if p.is_dir() else "") for p in target.iterdir())
+        suffix = {"dir": "/", "link": "@"}
+        names = [name + suffix.get(kind, "") for name, kind in self.ws.fs.list_dir(path)]
         return "\n".join(names) if names else "(empty directory)"
 
     def search(self, query: str, path: str = ".") -> str:
         if not isinstance(query, str) or not query:
             raise ToolError("query must be a non-empty string")
-        target = self.ws.resolve(path)
-        files = [target] if target.is_file() else sorted(self._walk(target))
-        hits = []
-        for file in files:
-            try:
-                lines = file.read_text(errors="replace").splitlines()
-            except OSError:
-                continue
-            hits += [f"{self.ws.relative(file)}:{i}:{line}" for i, line in enumerate(lines, 1) if query in line]
-        return "\n".join(hits[:200]) if hits else f"no matches for {query!r}"
-
-    def _walk(self, top: Path) -> list[Path]:
-        out = []
-        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-            dirnames.sort()
-            for name in filenames:
-                path = Path(dirpath) / name
-                try:
-                    self.ws.resolve(str(path))  # skip symlinks that lead out of the jail
-                except ToolError:
-                    continue
-                out.append(path)
-        return out
+        hits: list[str] = []
+        total = 0
+        stopped = ""
+        try:
+            with contextlib.closing(self.ws.fs.iter_files(path)) as files:
+                for rel, fd in files:
+                    with os.fdopen(fd, "rb") as fh:
+                        data = fh.read(SEARCH_FILE_BYTES)
+                    total += len(data)
+                    lines = data.decode("utf-8", errors="replace").splitlines()
+                    hits += [f"{rel}:{i}:{line}" for i, line in enumerate(lines, 1) if query in line]
+                    remaining = self.remaining_s()
+                    if len(hits) >= 200:
+                        break
+                    if total >= SEARCH_TOTAL_BYTES or (remaining is not None and remaining <= 0):
+                        stopped = f"\n... [search stopped after {total} bytes]"
+                        break
+        except PathMissing:
+            raise ToolError(f"no such file or directory: {path}") from None
+        return ("\n".join(hits[:200]) if hits else f"no matches for {query!r}") + stopped
 
     # -- shell --------------------------------------------------------------------------------
     def _check_stage(self, argv: list[str]) -> None:
@@ -214,19 +241,8 @@ class ToolBox:
         cmd = argv[0]
         if "/" in cmd or cmd not in SHELL_ALLOWLIST:
             raise ToolError(f"command {cmd!r} is not allowed; allowed: {', '.join(sorted(SHELL_ALLOWLIST))}")
-        refused = _REFUSED_ARGS.get(cmd, set())
-        for arg in argv[1:]:
-            if arg in refused or (cmd == "date" and _sets_clock(arg)):
-                raise ToolError(f"{cmd} {arg} is not allowed")
-            if arg.startswith("-"):
-                # an option with a glued value (`-o/etc/x`, `--output=../x`) could write outside
-                if "/" in arg or ".." in arg:
-                    raise ToolError(f"option {arg!r} names a path; pass paths as separate arguments")
-                continue
-            # every operand is treated as a path: it must resolve inside the jail ('..', '/', '~',
-            # symlinks); patterns and words resolve inside trivially
-            if arg:
-                self.ws.resolve(arg)
+        if shutil.which(cmd, path=_SHELL_PATH) is None:
+            raise ToolError(f"command {cmd!r} is not installed")
 
     def run_shell(self, command: str) -> str:
         if not isinstance(command, str) or not command.strip():
@@ -245,24 +261,25 @@ class ToolBox:
                 stages[-1].append(tok)
         for argv in stages:
             self._check_stage(argv)
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": str(self.ws.root)}
-        data: bytes | None = None
-        code = 0
-        stderr = b""
-        for argv in stages:
-            stdin = {"input": data} if data is not None else {"stdin": subprocess.DEVNULL}
-            try:
-                proc = subprocess.run(argv, cwd=self.ws.root, env=env, capture_output=True,
-                                      timeout=self.shell_timeout_s, check=False, **stdin)
-            except subprocess.TimeoutExpired:
-                raise ToolError(f"command timed out after {self.shell_timeout_s:g} s") from None
-            except FileNotFoundError:
-                raise ToolError(f"command {argv[0]!r} is not installed") from None
-            data, code, stderr = proc.stdout, proc.returncode, proc.stderr
-        out = (data or b"").decode("utf-8", errors="replace")
-        err = stderr.decode("utf-8", errors="replace").strip()
-        if code != 0:
-            return f"exit code {code}\n{out}{err}".rstrip()
+        timeout_s = self.shell_timeout_s
+        remaining = self.remaining_s()
+        by_deadline = remaining is not None and remaining < timeout_s
+        if by_deadline:
+            timeout_s = remaining
+        # one jail for the whole pipeline: real pipes between the stages, one clock for all
+        argv = stages[0] if len(stages) == 1 else ["/bin/sh", "-c", " | ".join(map(shlex.join, stages))]
+        env = {"PATH": _SHELL_PATH, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": str(self.ws.root)}
+        limits = dataclasses.replace(SHELL_LIMITS, cpu_s=math.ceil(timeout_s) + 1)
+        res = self.jail.run(argv, cwd=self.ws.root, rw=[self.ws.root], env=env, timeout_s=timeout_s,
+                            limits=limits, stdout_cap=SHELL_OUTPUT_BYTES)
+        out = res.stdout.decode("utf-8", errors="replace")
+        err = res.stderr.decode("utf-8", errors="replace").strip()
+        if res.stdout_truncated:
+            return out + f"\n... [output cut at {SHELL_OUTPUT_BYTES} bytes; the command was stopped]"
+        if res.returncode is None:
+            raise ToolError(f"command timed out after {timeout_s:.3g} s" + (" (the task's time limit)" * by_deadline))
+        if res.returncode != 0:
+            return f"exit code {res.returncode}\n{out}{err}".rstrip()
         return out if out else "(no output)"
 
     # -- calculator ---------------------------------------------------------------------------

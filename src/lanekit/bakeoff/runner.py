@@ -326,6 +326,9 @@ def run_bakeoff(plan: BakeoffPlan, *, out_dir: str | Path = "lanekit-profile", a
     on_wait = (lambda msg: console.print(msg, markup=False)) if console is not None else None
     with exclusive("bakeoff", f"lanekit bakeoff {plan.name}", scope="home", wait=wait, on_wait=on_wait,
                    fix="one bakeoff runs per LANEKIT_HOME: wait for it (--wait), or set LANEKIT_HOME elsewhere"):
+        if agent != "none":  # refuse before any lane starts, not after the first one is measured
+            from lanekit.agents.jail import default_jail
+            default_jail().require(f"the {agent} agent battery's shell and file tools")
         _stop_orphans(console)
         specs = plan.lane_specs()
         hw = hardware_fingerprint(plan.hardware)

@@ -85,6 +85,15 @@ def calibrate(
     from lanekit.catalog.hardware import detect, get_profile
     from lanekit.catalog.terms import save_terms
     from lanekit.cli.output import err_console
+
+    if write_donor is not None:
+        from lanekit.cli.output import console
+        from lanekit.synth.donor import read_tokenizer, vocab_size, write_donor as write_tokenizer_donor
+
+        path = write_tokenizer_donor(donor or _donor(), write_donor)
+        console.print(f"tokenizer donor ({vocab_size(read_tokenizer(path)):,} tokens, "
+                      f"{path.stat().st_size / 1e6:.1f} MB): {path}", markup=False)
+        return
     from lanekit.lanes.engines.llamacpp import find_llama_server
     from lanekit.synth import calibration as cal
     from lanekit.synth.measure import find_llama_bench

@@ -155,3 +155,23 @@ def write_tokenizer_gguf(source: str | Path, out: str | Path) -> Path:
     writer.close()
     part.replace(out)
     return out
+
+
+def write_donor(src: str | Path, out: str | Path) -> Path:
+    """A tokenizer-only GGUF (no tensors, a few MB): every `tokenizer.*` entry of `src`, so a machine
+    without the model (a GPU box that reaches no registry) can still write synthetic files."""
+    from gguf import GGUFWriter
+
+    entries = read_tokenizer(src)
+    arch = next((kv.value for kv in read_metadata(src, "general.architecture")), "llama")
+    out = Path(out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = GGUFWriter(str(out), arch)
+    writer.add_name(f"tokenizer donor from {Path(src).name}")
+    for kv in entries:
+        writer.add_key_value(kv.key, kv.value, kv.vtype, kv.sub_type)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return out

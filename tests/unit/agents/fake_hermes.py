@@ -4,6 +4,9 @@
 behaves by prompt: reads notes/secret.txt from its cwd, writes out/greeting.txt, sleeps
 ("sleep"), or exits 1 without a session ("refuse"). `hermes sessions export PATH` writes the
 JSONL. Every call appends its argv and the config it saw to $HERMES_HOME/calls.jsonl.
+Mode "probe SECRET PORT" first tries what a hostile Hermes would (read SECRET, reach host
+port PORT, rewrite its config, write beside its executable) and calls the lane's /models,
+recording each outcome in $HERMES_HOME/probe.json.
 """
 
 from __future__ import annotations
@@ -21,6 +24,37 @@ with (home / "calls.jsonl").open("a") as fh:
     fh.write(json.dumps({"argv": args, "cwd": os.getcwd(), "home": os.environ.get("HOME"),
                          "env": dict(os.environ) if os.environ.get("FAKE_HERMES_MODE") == "env" else None,
                          "config": (home / "config.yaml").read_text()}) + "\n")
+
+
+def _try(fn):
+    try:
+        return "OPEN: " + repr(fn())[:200]
+    except Exception as exc:  # noqa: BLE001  (any failure is a refusal)
+        return f"blocked: {type(exc).__name__}: {exc}"[:200]
+
+
+def _probe(secret: str, port: int) -> dict:
+    import re
+    import socket
+    import urllib.request
+
+    config = (home / "config.yaml").read_text()
+    base_url = re.search(r"base_url: (\S+)", config).group(1)
+    return {
+        "lane": _try(lambda: urllib.request.urlopen(base_url + "/models", timeout=5).read().decode()),
+        "read secret": _try(lambda: open(secret).read()),
+        "host port": _try(lambda: socket.create_connection(("127.0.0.1", port), timeout=2)),
+        "rewrite config": _try(lambda: (home / "config.yaml").write_text("model: {}")),
+        "write beside the executable": _try(lambda: open(os.path.join(os.path.dirname(sys.argv[0]), "x"), "w")),
+        "write HERMES_HOME": _try(lambda: (home / "scratch").write_text("ok")),
+        "write HOME": _try(lambda: open(os.path.join(os.environ["HOME"], "scratch"), "w").write("ok")),
+    }
+
+
+mode = os.environ.get("FAKE_HERMES_MODE", "")
+if mode.startswith("probe") and args[0] == "-z":
+    _, secret, port = mode.split()
+    (home / "probe.json").write_text(json.dumps(_probe(secret, int(port))))
 
 if args[:2] == ["sessions", "export"]:
     Path(args[2]).write_text(store.read_text() if store.exists() else "")

@@ -17,12 +17,19 @@ from lanekit.agents.hermes import (
     ensure_hermes,
     hermes_config,
     installed_version,
-    run_battery_hermes,
 )
+from lanekit.agents.hermes import run_battery_hermes as _run_battery_hermes
 from lanekit.errors import HarnessError
 
 FAKE = Path(__file__).with_name("fake_hermes.py")
 BATTERY = load_battery()
+
+
+def run_battery_hermes(*args, **kwargs):
+    """The driver, with the fake's script and mode file readable in the jail (the real Hermes needs
+    nothing extra)."""
+    mode = Path(kwargs["hermes"]).with_name("mode")
+    return _run_battery_hermes(*args, jail_ro=[FAKE.parent, mode], **kwargs)
 
 
 @pytest.fixture
@@ -32,6 +39,8 @@ def fake_hermes(tmp_path) -> Path:
     exe.write_text(f"#!/bin/sh\nFAKE_HERMES_MODE=$(cat {tmp_path}/mode 2>/dev/null) "
                    f"exec {sys.executable} {FAKE} \"$@\"\n")
     exe.chmod(0o755)
+    (tmp_path / "mode").write_text("")
+    tmp_path.chmod(0o755)  # the jail reads the fake from here (as uid 65534 when the tests run as root)
     return exe
 
 
@@ -145,3 +154,39 @@ def test_installed_version_reads_the_dist_info(tmp_path, monkeypatch):
     monkeypatch.setenv("LANEKIT_HERMES_VENV", str(venv))
     assert installed_version() == "0.19.0"
     assert ensure_hermes(install=False) == venv / "bin" / "hermes"
+
+
+def test_hermes_runs_jailed_with_the_lane_as_its_only_way_out(tmp_path, fake_hermes, outside):
+    import http.server
+    import socket
+    import threading
+
+    class Lane(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"data": [{"id": "m", "path": self.path}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    lane = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Lane)
+    threading.Thread(target=lane.serve_forever, daemon=True).start()
+    other = socket.create_server(("127.0.0.1", 0))
+    other.settimeout(0.2)
+    (tmp_path / "mode").write_text(f"probe {outside.secret} {other.getsockname()[1]}")
+    try:
+        run_battery_hermes(f"http://127.0.0.1:{lane.server_address[1]}/v1", "m", small_battery("read_phrase"),
+                           served_ctx=65536, hermes=fake_hermes, run_dir=tmp_path / "r")
+    finally:
+        lane.shutdown()
+    probe = json.loads((tmp_path / "r" / "hermes-home" / "probe.json").read_text())
+    assert probe.pop("lane") == "OPEN: " + repr(json.dumps({"data": [{"id": "m", "path": "/v1/models"}]}))
+    assert probe.pop("write HERMES_HOME").startswith("OPEN") and probe.pop("write HOME").startswith("OPEN")
+    assert {k: v for k, v in probe.items() if v.startswith("OPEN")} == {}, probe
+    with pytest.raises(TimeoutError):
+        other.accept()
+    assert outside.untouched()
+    cfg = yaml.safe_load((tmp_path / "r" / "hermes-home" / "config.yaml").read_text())
+    assert cfg["model"]["base_url"].startswith("http://127.0.0.1:")  # lanekit's copy, not rewritten

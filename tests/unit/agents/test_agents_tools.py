@@ -1,4 +1,6 @@
-"""The tools stay in their jail: traversal, absolute paths, symlink escapes and shell tricks are refused."""
+"""The tools' contract: what they return for good calls, and the refusals a model sees.
+
+The escape suite (what a hostile model cannot reach, whatever it sends) is test_agents_jail_escapes.py."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ def box(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text("TOP SECRET\n")
+    (outside / "only-a-listing-shows-this.txt").write_text("")
     ws = Workspace.create({"notes/a.txt": "alpha\nbeta\ngamma\n", "data/n.txt": "1\n2\n3\n"})
     os.symlink(outside / "secret.txt", ws.root / "link_file")
     os.symlink(outside, ws.root / "link_dir")
@@ -32,7 +35,8 @@ def test_every_tool_has_a_closed_object_schema():
 def test_fixtures_are_written_and_read_back(box):
     tb, _ = box
     assert tb.call("read_file", {"path": "notes/a.txt"}) == "alpha\nbeta\ngamma\n"
-    assert tb.call("list_dir", {"path": "."}).splitlines() == ["data/", "link_dir/", "link_file", "notes/"]
+    # links are shown (ls -F style), never followed
+    assert tb.call("list_dir", {"path": "."}).splitlines() == ["data/", "link_dir@", "link_file@", "notes/"]
 
 
 @pytest.mark.parametrize("path", ["../outside/secret.txt", "notes/../../outside/secret.txt", "/etc/passwd",
@@ -40,7 +44,7 @@ def test_fixtures_are_written_and_read_back(box):
 def test_reads_outside_the_jail_are_refused(box, path):
     tb, _ = box
     out = tb.call("read_file", {"path": path})
-    assert out.startswith("error:") and "outside the workspace" in out
+    assert out.startswith("error:") and ("outside the workspace" in out or "symbolic link" in out), out
     assert "TOP SECRET" not in out
 
 
@@ -67,25 +71,33 @@ def test_write_creates_parents_inside_the_jail(box):
 
 def test_list_dir_and_search_do_not_follow_symlinks_out(box):
     tb, _ = box
-    assert tb.call("list_dir", {"path": "link_dir"}).startswith("error:")
+    assert tb.call("list_dir", {"path": "link_dir"}).startswith("error: link_dir is a symbolic link")
     out = tb.call("search", {"query": "SECRET"})
     assert "TOP SECRET" not in out and out.startswith("no matches")
     assert tb.call("search", {"query": "beta"}) == "notes/a.txt:2:beta"
 
 
 @pytest.mark.parametrize("command", [
-    "cat /etc/passwd", "cat ../outside/secret.txt", "cat link_file", "cat link_dir/secret.txt", "ls /",
     "curl http://example.com", "python -c 'print(1)'", "rm -rf notes", "cat notes/a.txt > out.txt",
-    "cat notes/a.txt; cat /etc/passwd", "echo $(cat /etc/passwd)", "cat `ls`", "find . -exec cat {} +",
-    "find -L . -name secret.txt", "grep -R SECRET .", "sort -o/tmp/x notes/a.txt", "/bin/cat notes/a.txt",
-    "sort --output=../x notes/a.txt", "date -s 2000-01-01", "date --set=2000-01-01", "ls ~",
-    "wc -l notes/a.txt | bash",
+    "cat notes/a.txt; cat /etc/passwd", "echo $(cat /etc/passwd)", "cat `ls`", "/bin/cat notes/a.txt",
+    "wc -l notes/a.txt | bash", "cat notes/a.txt &", "",
 ])
-def test_shell_refuses_escapes_network_and_non_allowlisted_commands(box, command):
+def test_shell_refuses_syntax_and_commands_outside_its_surface(box, command):
+    # the tool's advertised surface; confinement does not rest on it (see the escape suite)
     tb, _ = box
     out = tb.call("run_shell", {"command": command})
     assert out.startswith("error:"), out
-    assert "TOP SECRET" not in out and "root:" not in out
+
+
+@pytest.mark.parametrize("command", [
+    "cat /etc/passwd", "cat ../outside/secret.txt", "cat link_file", "cat link_dir/secret.txt", "ls /",
+    "find -L . -name secret.txt", "grep -R SECRET .", "sort -o/tmp/x notes/a.txt", "ls ~", "ls ..",
+    "find / -maxdepth 2 -name secret.txt",
+])
+def test_shell_commands_that_aim_outside_find_nothing_there(box, command):
+    tb, _ = box
+    out = tb.call("run_shell", {"command": command})
+    assert "TOP SECRET" not in out and "root:x:0:0" not in out and "only-a-listing-shows-this" not in out, out
 
 
 def test_shell_runs_allowlisted_commands_and_pipes_in_the_workspace(box):
@@ -95,6 +107,10 @@ def test_shell_runs_allowlisted_commands_and_pipes_in_the_workspace(box):
     assert tb.call("run_shell", {"command": "date -u -d @1700000000 +%F"}).strip() == "2023-11-14"
     assert tb.call("run_shell", {"command": "grep -rl gamma notes"}).strip() == "notes/a.txt"
     assert tb.call("run_shell", {"command": "pwd"}).strip() == str(tb.ws.root)
+    assert tb.call("run_shell", {"command": "sort -r notes/a.txt | head -n 1 | tr a-z A-Z"}).strip() == "GAMMA"
+    # the workspace is writable from the shell, and what it writes the file tools read
+    assert tb.call("run_shell", {"command": "sort -o sorted.txt data/n.txt"}) == "(no output)"
+    assert tb.call("read_file", {"path": "sorted.txt"}) == "1\n2\n3\n"
 
 
 def test_shell_reports_nonzero_exit_and_time_limit(box):
@@ -125,3 +141,24 @@ def test_workspace_resolve_raises_tool_error_for_nul_bytes(tmp_path):
     ws = Workspace(tmp_path)
     with pytest.raises(ToolError):
         ws.resolve("a\x00b")
+    assert ws.resolve(str(tmp_path / "x" / ".." / "y")) == tmp_path / "y"
+    with pytest.raises(ToolError, match="outside"):
+        ws.resolve("x/../../y")
+
+
+def test_search_and_read_are_capped_and_say_so(box):
+    tb, _ = box
+    big = "needle\n" + "x" * (2 * 1024 * 1024) + "\nneedle-after-the-cap\n"
+    tb.call("write_file", {"path": "big.txt", "content": big})
+    out = tb.call("search", {"query": "needle", "path": "big.txt"})
+    assert out == "big.txt:1:needle"  # only the first MiB of a file is searched
+    assert tb.read_file("big.txt").endswith("... [file truncated]")  # before the 8000-character clip
+    assert tb.call("write_file", {"path": "huge.txt", "content": "x" * (5 * 1024 * 1024)}).startswith("error:")
+
+
+def test_a_directory_is_not_a_file_and_a_file_is_not_a_directory(box):
+    tb, _ = box
+    assert tb.call("read_file", {"path": "notes"}) == "error: notes is not a regular file"
+    assert tb.call("write_file", {"path": "notes", "content": "x"}) == "error: notes is a directory"
+    assert tb.call("list_dir", {"path": "notes/a.txt"}) == "error: no such directory: notes/a.txt"
+    assert tb.call("search", {"query": "x", "path": "nope"}) == "error: no such file or directory: nope"
