@@ -212,6 +212,14 @@ def compare_reports(reports: list[BakeoffReport]) -> Comparison:
         lanes.append(LaneComparison(lane=name, status=[_status(r, name) for r in reports], changes=changes,
                                     metrics=rows))
     notes = []
+    judged_on_spread = sorted({f"{x.lane} {m.metric}" for x in lanes for m in x.metrics
+                               if m.verdict in ("better", "worse")
+                               and any(c is not None and c.bounds == "spread" for c in m.cells)})
+    if judged_on_spread:
+        # a p10-p90 spread holds one run's sample-to-sample variation, not the run-to-run kind (a
+        # busy host, thermal state): an unchanged lane measured here at -31 % read "worse" on it
+        notes.append("judged on p10–p90 spreads, not confidence intervals (" + ", ".join(judged_on_spread)
+                     + "): a spread misses run-to-run variation; repeat the runs before trusting the change")
     plans = {r.plan_name for r in reports}
     if len(plans) > 1:
         notes.append(f"the runs come from different plans ({', '.join(sorted(plans))}): lanes are matched by name")

@@ -41,6 +41,9 @@ def test_same_lanes_across_runs_with_what_changed_and_the_deltas():
     decode = next(m for m in fixed.metrics if m.metric == "decode tok/s")
     assert decode.verdict == "better" and abs(decode.delta_pct - 20.0) < 1e-6
     assert delta_text(decode) == "+20.0 % (better)"
+    # called on p10-p90 spreads (this run has no confidence intervals): the note says what that misses
+    spread_note = next(n for n in comp.notes if n.startswith("judged on p10–p90 spreads"))
+    assert "qwen-fixed decode tok/s" in spread_note and "qwen-q8" not in spread_note
     q8 = next(m for m in lanes["qwen-q8"].metrics if m.metric == "decode tok/s")
     assert q8.verdict == "within noise"  # 1 % apart, spreads of ±3 % overlap
     fer = next(m for m in fixed.metrics if m.metric == "format-error rate")
@@ -55,4 +58,5 @@ def test_runs_of_different_plans_are_matched_by_name_and_said_so():
     comp = compare_reports([_report("A", [lane_result("qwen-q8", 29.5)], plan_name="p1"),
                             _report("B", [lane_result("qwen-q8", 29.5)], plan_name="p2")])
     assert any("different plans" in n for n in comp.notes)
+    assert not any("spreads" in n for n in comp.notes)  # nothing was called better or worse
     assert comp.lanes[0].changes == []
