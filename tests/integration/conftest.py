@@ -11,18 +11,6 @@ FAKE_ENGINE = Path(__file__).with_name("fake_engine.py")
 
 
 @pytest.fixture(scope="session")
-def llama_server() -> str:
-    """Path of the real llama-server; skip (with the install command) when it is missing."""
-    from lanekit.errors import EngineNotFound
-    from lanekit.lanes.engines.llamacpp import find_llama_server
-
-    try:
-        return find_llama_server()
-    except EngineNotFound as exc:
-        pytest.fail(f"llama-server missing: {exc} (run ./install.sh)")
-
-
-@pytest.fixture(scope="session")
 def smollm2_path() -> Path:
     from lanekit.lanes.embedded import model_path
 

@@ -123,9 +123,10 @@ def test_the_recommended_lanes_launch_script_and_hermes_config_agree(llama_serve
     cfg = yaml.safe_load(config_text)
     assert cfg["model"]["context_length"] == cfg["auxiliary"]["compression"]["context_length"] == 2048
     assert "WARNING" in config_text and "under 64,000" in config_text  # 2,048 served: Hermes would refuse it
-    port = httpx.URL(cfg["model"]["base_url"]).port
+    provider = cfg["providers"][cfg["model"]["provider"].removeprefix("custom:")]
+    port = httpx.URL(provider["api"]).port
     with _launched(out / "launch" / "smol.sh", port) as base:
-        assert cfg["model"]["base_url"] == f"{base}/v1"
+        assert provider["api"] == f"{base}/v1" and provider["default_model"] == cfg["model"]["default"]
         served = [m["id"] for m in httpx.get(f"{base}/v1/models", timeout=5).json()["data"]]
         assert cfg["model"]["default"] in served
 

@@ -2,10 +2,13 @@
 
 Public entry points:
     ensure_hermes(install=True) -> Path          # the `hermes` executable in lanekit's own venv
+    owner_hermes() -> Path | None                # the owner's own `hermes` (HERMES=…, recorded by install.sh)
     check_context(served_ctx, claim_ctx=None)    # HarnessError "Hermes will refuse this lane"
     write_hermes_home(home, base_url, model, context_length) -> Path   # private config.yaml
     run_battery_hermes(base_url, model, battery, *, served_ctx, repeats=1, ...) -> list[AgentRun]
 
+The owner's own Hermes comes first: `HERMES=/path/to/hermes` in the environment, or the one
+`HERMES=… ./install.sh` recorded; only without one is the pinned hermes-agent installed.
 Hermes installs top-level modules (`agent`, `tools`, `cli`, ...) that clash with other
 packages, so it lives in its own venv under `lanekit.dirs.home()/hermes-venv`. Each run gets a
 private HERMES_HOME (config, state.db, sessions.jsonl; kept for `lanekit score`) whose config
@@ -101,6 +104,17 @@ def ensure_hermes(install: bool = True, version: str = HERMES_VERSION,
     return exe
 
 
+def owner_hermes() -> Path | None:
+    """The owner's own `hermes`: $HERMES (ConfigError when it is not an executable), else the one
+    `./install.sh` recorded; None when neither is set (lanekit's pinned copy is used)."""
+    from lanekit.lanes.owner_tools import recorded, validate
+
+    if os.environ.get("HERMES"):
+        return Path(validate("hermes", os.environ["HERMES"]))
+    value = recorded("hermes")
+    return Path(value) if value else None
+
+
 def check_context(served_ctx: int | None, claim_ctx: int | None = None) -> int:
     """The context length to tell Hermes; refuses a lane below Hermes' 64K floor.
 
@@ -136,25 +150,23 @@ def probe_served_ctx(base_url: str, transport: Any = None, timeout_s: float = 10
 
 def hermes_config(base_url: str, model: str, context_length: int, *, api_key: str = "no-key-required",
                   max_tokens: int | None = 512, max_turns: int = 8) -> dict[str, Any]:
-    """The config.yaml content for a private HERMES_HOME pointing at one local lane."""
-    endpoint = {"base_url": base_url, "api_key": api_key}
-    model_cfg: dict[str, Any] = {"provider": "custom", "default": model, **endpoint, "context_length": context_length}
-    if max_tokens:
-        model_cfg["max_tokens"] = max_tokens
-    return {
-        "model": model_cfg,
+    """The config.yaml content for a private HERMES_HOME pointing at one local lane, in Hermes'
+    `providers:` schema (`agents.hermes_config.lane_overlay`), with the extras a battery run wants off."""
+    from lanekit.agents.hermes_config import Endpoint, lane_overlay, merge
+
+    private = {
         "model_catalog": {"enabled": False},  # no fetch of the remote catalog
         "agent": {"max_turns": max_turns},
         "compression": {"enabled": True},
         "auxiliary": {
-            # Hermes checks the compression model's window separately (64K floor there too)
-            "compression": {"provider": "custom", "model": model, **endpoint, "context_length": context_length,
-                            "timeout": 900},
+            "compression": {"timeout": 900},
             "title_generation": {"enabled": False},  # one extra slow LLM call per session otherwise
         },
         "memory": {"memory_enabled": False, "user_profile_enabled": False},
         "curator": {"enabled": False},
     }
+    lane = Endpoint(base_url, model, context_length, api_key=api_key)
+    return merge(private, lane_overlay(lane, key="lanekit-lane", max_tokens=max_tokens))
 
 
 def write_hermes_home(home: Path, base_url: str, model: str, context_length: int, **kwargs: Any) -> Path:
@@ -299,7 +311,10 @@ def run_battery_hermes(base_url: str, model: str, battery: Battery, *, served_ct
     total = len(battery.tasks) * repeats
     jail = jail or default_jail()
     jail.require(f"Hermes' file and terminal tools for {total} task run(s)")
-    exe = Path(hermes) if hermes else ensure_hermes(install=install, log=log)
+    exe = Path(hermes) if hermes else owner_hermes()
+    if exe is not None and not hermes and log:
+        log(f"Hermes: yours, {exe} (HERMES / ./install.sh); no pinned install")
+    exe = exe or ensure_hermes(install=install, log=log)
     run_dir = run_dir or dirs.home() / "hermes-runs" / time.strftime("%Y%m%d-%H%M%S")
     home = run_dir / "hermes-home"
     write_hermes_home(home, base_url, model, ctx, max_tokens=max_tokens, max_turns=max_turns)

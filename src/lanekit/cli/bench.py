@@ -195,6 +195,16 @@ def _run_all(names: list[str], target: Any, opts: dict[str, Any], sink: Any, err
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     results = []
+    if not err_console.is_terminal:  # piped: rich draws nothing, so a line every 15 s instead
+        from lanekit.cli._progress import Ticker
+
+        for name in names:
+            with Ticker(f"bench {name}") as tick:
+                def ticked(done: float, total: float | None, label: str, tick: Any = tick) -> None:
+                    tick.update(f"{label} {done:g}/{total:g}" if total else label)
+
+                results.append(_run_one(name, target, {**opts}, {"sink": sink, "progress": ticked}))
+        return results
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[label]}"),
                   TimeElapsedColumn(), console=err_console, transient=True) as bar:
         for name in names:

@@ -29,11 +29,17 @@ def register(app: typer.Typer) -> None:
 
         if bool(lane) == bool(url):
             raise ConfigError("give exactly one of --lane NAME or --url URL", fix="`lanekit ps` lists live lanes")
-        if lane:
-            report = doctor_lane(lane, harness=harness, timeout_s=timeout)
-        else:
-            report = run_doctor(url, model, engine=engine, harness=harness, metrics_url=metrics_url,
-                                timeout_s=timeout)
+        from lanekit.cli._progress import Ticker
+
+        with Ticker("doctor") as tick:
+            def progress(name: str, i: int, total: int) -> None:
+                tick.update(f"{name} ({i}/{total})")
+
+            if lane:
+                report = doctor_lane(lane, harness=harness, timeout_s=timeout, progress=progress)
+            else:
+                report = run_doctor(url, model, engine=engine, harness=harness, metrics_url=metrics_url,
+                                    timeout_s=timeout, progress=progress)
         if json_out:
             print_json(report.stable_json())
         else:

@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="print the stable JSON on stdout"),
     ) -> None:
         """Tool-call reliability of a lane: the task battery through an agent, scored strictly."""
-        from lanekit.agents import load_battery, run_battery, run_battery_hermes, score_runs
+        from lanekit.agents import load_battery, score_runs
         from lanekit.cli.output import err_console, print_json
         from lanekit.errors import ConfigError
 
@@ -71,24 +71,20 @@ def register(app: typer.Typer) -> None:
         bat = load_battery(battery)
         base_url, model_id, lane_ctx, lane_name = _resolve(lane, url, model)
 
+        from lanekit.cli._progress import Ticker
+
+        total_runs = len(bat.tasks) * repeats
+        tick = Ticker(f"eval {bat.ref} via {agent}")
+        tick.update(f"task 1/{total_runs} running")
+
         def progress(done: int, total: int, run: Any) -> None:
             err_console.print(f"[{done}/{total}] {run.id}: {run.stop_reason or 'done'} "
                               f"({run.wall_ns / 1e9:.1f} s)", highlight=False)
+            tick.update(f"task {min(done + 1, total)}/{total} running" if done < total else "scoring")
 
-        if agent == "hermes":
-            from lanekit.agents.hermes import probe_served_ctx
-
-            # what the server reports beats the lane record: llama-server caps a slot at the
-            # model's training context whatever -c asked for
-            ctx = served_ctx or probe_served_ctx(base_url) or lane_ctx
-            runs = run_battery_hermes(base_url, model_id, bat, served_ctx=ctx, repeats=repeats,
-                                      task_timeout_s=task_timeout or 900, claim_ctx=claim_ctx, max_turns=max_turns,
-                                      max_tokens=max_tokens, progress=progress,
-                                      log=lambda m: err_console.print(m, highlight=False))
-        else:
-            runs = run_battery(base_url, model_id, bat, repeats=repeats, max_turns=max_turns,
-                               task_timeout_s=task_timeout or 120, max_tokens=max_tokens, progress=progress,
-                               temperature=temperature)
+        with tick:
+            runs = _run_agent(agent, bat, base_url, model_id, lane_ctx, served_ctx, repeats, task_timeout, claim_ctx,
+                              max_turns, max_tokens, temperature, progress, err_console)
         result = score_runs(runs, bat)
         result.summary.update(agent=agent, model=model_id, base_url=base_url, lane=lane_name)
         if save_runs:
@@ -103,6 +99,29 @@ def register(app: typer.Typer) -> None:
         from lanekit.cli.score import render_score
 
         render_score(result, title=f"{bat.ref} via {agent} on {model_id}")
+
+
+def _run_agent(agent: str, bat: Any, base_url: str, model_id: str, lane_ctx: Any, served_ctx: Any, repeats: int,
+               task_timeout: Any, claim_ctx: Any, max_turns: int, max_tokens: int, temperature: Any,
+               progress: Any, err_console: Any) -> list[Any]:
+    """The battery through the chosen agent (Hermes or the built-in loop)."""
+    from lanekit.agents import run_battery, run_battery_hermes
+
+    if agent == "hermes":
+        from lanekit.agents.hermes import probe_served_ctx
+
+        # what the server reports beats the lane record: llama-server caps a slot at the
+        # model's training context whatever -c asked for
+        ctx = served_ctx or probe_served_ctx(base_url) or lane_ctx
+        runs = run_battery_hermes(base_url, model_id, bat, served_ctx=ctx, repeats=repeats,
+                                  task_timeout_s=task_timeout or 900, claim_ctx=claim_ctx, max_turns=max_turns,
+                                  max_tokens=max_tokens, progress=progress,
+                                  log=lambda m: err_console.print(m, highlight=False))
+    else:
+        runs = run_battery(base_url, model_id, bat, repeats=repeats, max_turns=max_turns,
+                           task_timeout_s=task_timeout or 120, max_tokens=max_tokens, progress=progress,
+                           temperature=temperature)
+    return runs
 
 
 def _store(db: str | None, runs: list[Any], summary: dict[str, Any], lane: str | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 
@@ -20,6 +22,29 @@ def _parse_sets(items: list[str]) -> dict:
     return out
 
 
+def add_lane(plan_path: Path, spec: dict) -> Path:
+    """Append a recipe lane to a bakeoff plan (a new plan when the file is missing), validated first;
+    a lane of the same name is refused."""
+    import yaml
+
+    from lanekit.bakeoff.plan import parse_plan
+    from lanekit.errors import ConfigError
+    from lanekit.lanes.spec import read_yaml
+
+    doc = read_yaml(plan_path) if plan_path.is_file() else {"schema_version": 1, "name": plan_path.stem, "lanes": []}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{plan_path}: not a bakeoff plan (expected a mapping)", fix="pass a bakeoff.yaml")
+    lanes = list(doc.get("lanes") or [])
+    if any(isinstance(x, dict) and x.get("name") == spec["name"] for x in lanes):
+        raise ConfigError(f"{plan_path}: a lane named {spec['name']!r} is already there", fix="pass --name NEW")
+    doc["lanes"] = [*lanes, spec]
+    parse_plan(doc, str(plan_path))
+    header = "".join(line + "\n" for line in plan_path.read_text().splitlines() if line.startswith("#")) \
+        if plan_path.is_file() else ""
+    plan_path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+    return plan_path
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def recipe(
@@ -33,6 +58,9 @@ def register(app: typer.Typer) -> None:
         port: int | None = typer.Option(None, "--port"),
         name: str | None = typer.Option(None, "--name", help="lane name"),
         sets: list[str] = typer.Option([], "--set", help="any spec field, key=value (repeatable)"),  # noqa: B008
+        lane: bool = typer.Option(False, "--lane", help="print the recipe as a bakeoff plan lane (YAML)"),
+        add_to: Path | None = typer.Option(None, "--add-to", help="append the lane to this bakeoff plan "  # noqa: B008
+                                           "(created when missing)"),
         json_out: bool = typer.Option(False, "--json", help="print the recipe as JSON"),
     ) -> None:
         """Print the launch command for MODEL on ENGINE × HW, with the flags the field reports need."""
@@ -42,6 +70,15 @@ def register(app: typer.Typer) -> None:
         overrides = {"ctx": ctx, "parallel": parallel, "port": port, "name": name, **_parse_sets(sets)}
         rec = resolve_recipe(model, engine, hw, harness=None if harness.lower() == "none" else harness,
                              **overrides)
+        if add_to is not None:
+            where = add_lane(add_to, rec.spec)
+            console.print(f"added lane {rec.spec['name']} to {where}: lanekit bakeoff {where}", markup=False)
+            return
+        if lane:
+            import yaml
+
+            print(yaml.safe_dump({"lanes": [rec.spec]}, sort_keys=False), end="")
+            return
         if json_out:
             print_json(rec)
             return
@@ -52,6 +89,8 @@ def register(app: typer.Typer) -> None:
                                     + (f" for {rec.harness} (context {rec.served_ctx:,} per request)"
                                        if rec.harness else ""), width=width),
                       markup=False, soft_wrap=True, style="dim")
+        for step in rec.pre_start:
+            console.print(shell_lines(step, width), markup=False, soft_wrap=True)
         console.print(shell_lines(rec.command, width), markup=False, soft_wrap=True)
         for step in rec.post_start:
             console.print(shell_lines(step, width), markup=False, soft_wrap=True)

@@ -71,7 +71,10 @@ def register(app: typer.Typer) -> None:
             for line in est.explain():
                 console.print(f"  {line}", markup=False, style="dim")
             return
-        lane_obj.up(timeout)
+        from lanekit.cli._progress import Ticker
+
+        with Ticker(f"starting {spec.name} (guard, launch, warm-up)"):
+            lane_obj.up(timeout)
         row = registry.as_row(lane_obj.record)
         row["ready_s"] = round(lane_obj.ready_s or 0.0, 3)
         if json_out:

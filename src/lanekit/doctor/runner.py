@@ -6,6 +6,8 @@ the exception, so one broken check never hides the others.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
 from lanekit.doctor.probe import Probe
@@ -15,12 +17,14 @@ from lanekit.doctor.report import CheckResult, DoctorReport
 def run_doctor(base_url: str, model: str | None = None, *, engine: str | None = None,
                harness: str | None = None, metrics_url: str | None = None, only: list[str] | None = None,
                timeout_s: float = 180.0, max_tokens: int = 200,
-               transport: httpx.BaseTransport | None = None) -> DoctorReport:
+               transport: httpx.BaseTransport | None = None,
+               progress: Callable[[str, int, int], None] | None = None) -> DoctorReport:
     """Run the checks (or `only` those named) on the lane at `base_url` (…/v1 optional).
 
     `model` defaults to the first model the server lists; `engine` is detected when omitted;
     `harness` ("hermes") sets the context floor. When /v1/models does not answer, the other
     checks are skipped: the verdict is already `fail`.
+    `progress(name, i, total)` is called before each check runs.
     """
     from lanekit.doctor.checks import CHECKS
 
@@ -28,12 +32,14 @@ def run_doctor(base_url: str, model: str | None = None, *, engine: str | None = 
                   timeout_s=timeout_s, max_tokens=max_tokens, transport=transport)
     report = DoctorReport(base_url=probe.base_url, model=model, engine=engine, harness=harness)
     try:
-        for check in CHECKS:
+        for i, check in enumerate(CHECKS, 1):
             if only and check.NAME not in only and check.NAME != "models":
                 continue
             applies = getattr(check, "applies", None)
             if applies is not None and not applies(probe):
                 continue
+            if progress is not None:
+                progress(check.NAME, i, len(CHECKS))
             try:
                 result = check.run(probe)
             except Exception as exc:  # noqa: BLE001  (a doctor bug must not hide the other checks)

@@ -130,14 +130,28 @@ def model_path(model_id: str) -> Path:
 
 
 def resolve_model_file(ref: str) -> Path:
-    """A GGUF path for `ref`: an existing file, or an embedded model id."""
+    """A GGUF path for `ref`: an existing file, an embedded model id, or a GGUF in the Hugging Face
+    cache (`ORG/NAME-GGUF`, `ORG/NAME-GGUF:Q4_K_M`, `ORG/NAME-GGUF/FILE.gguf`, a `models--…` folder)."""
     if ref in EMBEDDED:
         return model_path(ref)
     path = Path(ref).expanduser()
     if path.is_file():
         return path.resolve()
-    raise ModelError(f"model {ref!r} is neither a file nor an embedded model",
-                     fix=f"pass a .gguf path or one of: {', '.join(EMBEDDED)} (see `lanekit models`)")
+    from lanekit.lanes.hf_cache import resolve_gguf, snapshot
+
+    cached = resolve_gguf(ref)
+    if cached is not None:
+        return cached
+    from lanekit.lanes.downloads import gguf_advice
+
+    base = ref.partition(":")[0]
+    if snapshot(base) is not None:  # a cached checkpoint, not a GGUF
+        raise ModelError(f"model {ref!r} is in the Hugging Face cache as a safetensors checkpoint, not a GGUF",
+                         fix=gguf_advice(base) or "llama.cpp lanes need a GGUF: pass a .gguf path or a GGUF repo "
+                                                  "(ORG/NAME-GGUF:QUANT), or serve the checkpoint with vLLM")
+    raise ModelError(f"model {ref!r} is neither a file, an embedded model nor a GGUF in the Hugging Face cache",
+                     fix=gguf_advice(base) or f"pass a .gguf path, a cached GGUF repo (ORG/NAME-GGUF:QUANT) or "
+                                              f"one of: {', '.join(EMBEDDED)} (see `lanekit models`)")
 
 
 def status() -> list[dict]:

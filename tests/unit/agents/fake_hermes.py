@@ -39,7 +39,8 @@ def _probe(secret: str, port: int) -> dict:
     import urllib.request
 
     config = (home / "config.yaml").read_text()
-    base_url = re.search(r"base_url: (\S+)", config).group(1)
+    # the lane's URL: `api:` of its provider (providers: schema), or an old-style `base_url:`
+    base_url = re.search(r"(?:api|base_url): (\S+)", config).group(1)
     return {
         "lane": _try(lambda: urllib.request.urlopen(base_url + "/models", timeout=5).read().decode()),
         "read secret": _try(lambda: open(secret).read()),

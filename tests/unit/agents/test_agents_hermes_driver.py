@@ -73,10 +73,14 @@ def test_run_battery_hermes_refuses_a_small_lane_without_starting_hermes(tmp_pat
 
 def test_config_states_the_context_length_for_the_model_and_the_compression_model():
     cfg = hermes_config("http://127.0.0.1:8080/v1", "qwen", 65536)
-    assert cfg["model"] == {"provider": "custom", "default": "qwen", "base_url": "http://127.0.0.1:8080/v1",
-                            "api_key": "no-key-required", "context_length": 65536, "max_tokens": 512}
+    # Hermes' providers: schema (config v12+): the model names a provider keyed by name
+    assert cfg["model"] == {"provider": "custom:lanekit-lane", "default": "qwen", "context_length": 65536,
+                            "max_tokens": 512}
+    provider = cfg["providers"]["lanekit-lane"]
+    assert provider["api"] == "http://127.0.0.1:8080/v1" and provider["default_model"] == "qwen"
+    assert provider["transport"] == "chat_completions" and provider["models"] == {"qwen": {"context_length": 65536}}
     aux = cfg["auxiliary"]["compression"]
-    assert aux["context_length"] == 65536 and aux["base_url"] == "http://127.0.0.1:8080/v1" and aux["model"] == "qwen"
+    assert aux == {"timeout": 900, "provider": "custom:lanekit-lane", "model": "qwen", "context_length": 65536}
     assert cfg["model_catalog"] == {"enabled": False}
     assert cfg["auxiliary"]["title_generation"] == {"enabled": False}
 
@@ -189,4 +193,29 @@ def test_hermes_runs_jailed_with_the_lane_as_its_only_way_out(tmp_path, fake_her
         other.accept()
     assert outside.untouched()
     cfg = yaml.safe_load((tmp_path / "r" / "hermes-home" / "config.yaml").read_text())
-    assert cfg["model"]["base_url"].startswith("http://127.0.0.1:")  # lanekit's copy, not rewritten
+    provider = cfg["model"]["provider"].removeprefix("custom:")
+    assert cfg["providers"][provider]["api"].startswith("http://127.0.0.1:")  # lanekit's copy, not rewritten
+
+
+def test_the_owners_hermes_is_used_and_nothing_is_installed(tmp_path, fake_hermes, monkeypatch):
+    """HERMES=… (or the one ./install.sh recorded) drives the battery; lanekit's pinned copy is
+    neither needed nor installed (install=False over an empty venv would refuse)."""
+    from lanekit.agents.hermes import owner_hermes
+    from lanekit.errors import ConfigError
+    from lanekit.lanes import owner_tools
+
+    monkeypatch.setenv("LANEKIT_HOME", str(tmp_path / "home"))  # the record stays in this test
+    monkeypatch.setenv("LANEKIT_HERMES_VENV", str(tmp_path / "no-venv"))
+    monkeypatch.delenv("HERMES", raising=False)
+    assert owner_hermes() is None
+    owner_tools.record("hermes", str(fake_hermes))
+    assert owner_hermes() == fake_hermes
+    said = []
+    runs = _run_battery_hermes("http://lane/v1", "m", small_battery("read_phrase"), served_ctx=65536,
+                               install=False, run_dir=tmp_path / "r", log=said.append,
+                               jail_ro=[FAKE.parent, tmp_path / "mode"])
+    assert runs[0].stop_reason == "answered" and any(str(fake_hermes) in line for line in said)
+    assert not (tmp_path / "no-venv").exists()
+    monkeypatch.setenv("HERMES", str(tmp_path / "missing-hermes"))
+    with pytest.raises(ConfigError, match="HERMES="):
+        owner_hermes()

@@ -84,12 +84,16 @@ def test_hw_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert "gb10" in {p["key"] for p in out["profiles"]}
 
 
-def test_hw_measure_saves_the_bandwidth_for_fit(capsys: pytest.CaptureFixture[str]) -> None:
-    out = _json(capsys, ["hw", "--hw", "cpu", "--measure", "--size-mb", "16", "--json"])
+def test_hw_measure_reports_and_saves_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    out = _json(capsys, ["hw", "--hw", "cpu", "--measure", "--size-mb", "256", "--json"])
+    assert out["measurement"]["bandwidth_gb_s"] > 0 and out["measurement"]["saved"] is False
+    assert _json(capsys, ["hw", "--hw", "cpu", "--json"])["profile"]["measured_bandwidth_gb_s"] is None
+    out = _json(capsys, ["hw", "--hw", "cpu", "--measure", "--size-mb", "256", "--save", "--force", "--json"])
     measured = out["measurement"]["bandwidth_gb_s"]
-    assert measured > 0
+    assert out["measurement"]["saved"] is True
     again = _json(capsys, ["hw", "--hw", "cpu", "--json"])
     assert again["profile"]["measured_bandwidth_gb_s"] == pytest.approx(measured)
+    assert _json(capsys, ["hw", "--hw", "cpu", "--reset", "--json"])["profile"]["measured_bandwidth_gb_s"] is None
 
 
 def test_hw_calibrate_from_two_files_is_used_by_fit(capsys: pytest.CaptureFixture[str], make_gguf) -> None:
@@ -109,3 +113,30 @@ def test_hw_calibrate_from_two_files_is_used_by_fit(capsys: pytest.CaptureFixtur
 
 def test_hw_calibrate_rejects_malformed_pairs(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["hw", "--hw", "gb10", "--calibrate", "nofile", "--calibrate", "x=y"]) == 2
+
+
+def test_hw_measure_refuses_a_test_too_small_to_mean_anything(capsys: pytest.CaptureFixture[str]) -> None:
+    from lanekit.cli.main import main
+
+    assert main(["hw", "--measure", "--size-mb", "64"]) == 2
+    assert "too small to measure" in capsys.readouterr().err
+
+
+def test_hw_measure_on_a_gpu_box_without_cupy_never_times_the_cpu_as_the_gpu(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from lanekit.catalog import hardware
+    from lanekit.cli.main import main
+
+    spark = hardware.PROFILES["gb10"].model_copy(update={"detected": True})
+    monkeypatch.setattr(hardware, "detect", lambda: spark)
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy → ImportError
+    assert main(["hw", "--hw", "gb10", "--measure", "--size-mb", "256", "--save"]) == 2
+    assert "cupy is not installed: measuring would time the CPU" in capsys.readouterr().err
+    out = _json(capsys, ["hw", "--hw", "gb10", "--measure", "--size-mb", "256", "--device", "cpu", "--json"])
+    assert out["measurement"]["device"].startswith("cpu") and out["measurement"]["saved"] is False
+    assert main(["hw", "--hw", "gb10", "--measure", "--size-mb", "256", "--device", "cpu", "--save", "--force"]) == 1
+    assert "does not measure gb10's GPU bandwidth" in capsys.readouterr().out
+    assert _json(capsys, ["hw", "--hw", "gb10", "--json"])["profile"]["bandwidth_gb_s"] == 273.0
+    assert _json(capsys, ["hw", "--hw", "gb10", "--json"])["profile"]["measured_bandwidth_gb_s"] is None

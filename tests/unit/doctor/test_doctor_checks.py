@@ -27,7 +27,8 @@ def test_healthy_vllm_lane_passes_every_check():
     report = doctor(harness="hermes")
     assert report.verdict == "pass", report.reason()
     assert report.engine == "vllm"
-    assert [c.name for c in report.checks] == [n for n in CHECK_NAMES if n != "jinja"]
+    # jinja and backend apply to llama.cpp (and Ollama) lanes only
+    assert [c.name for c in report.checks] == [n for n in CHECK_NAMES if n not in ("jinja", "backend")]
     assert "structured call get_weather" in report.check("tool_calls").detail
     assert "enable_prefix_caching=True" in report.check("prefix_cache").detail
 
@@ -177,3 +178,11 @@ def test_a_server_whose_streaming_parser_drops_the_call_fails_the_streamed_check
     assert by_name["tool_calls_stream"].status == "fail"   # what a streaming agent sees does not
     assert "streamed one does not" in by_name["tool_calls_stream"].detail
     assert report.verdict == "fail"
+
+
+def test_doctor_reports_each_check_as_it_starts():
+    transport, _ = fake_lane()
+    seen = []
+    report = run_doctor(URL, transport=transport, progress=lambda name, i, total: seen.append((name, total)))
+    assert [name for name, _ in seen] == [c.name for c in report.checks]
+    assert all(total == len(CHECK_NAMES) for _, total in seen)

@@ -174,6 +174,7 @@ def test_llamacpp_long_context_lifts_the_training_context_cap():
     # llama-server caps each slot at the GGUF's training context (32,768) whatever -c says
     assert flag(rec.argv, "--override-kv") == "qwen2.context_length=int:65536"
     assert flag(rec.argv, "--yarn-orig-ctx") == "32768"
+    # a catalog id: its known GGUF repo, fetched by llama-server (-hf), the cap lifted by the GGUF arch name
     catalog_only = resolve_recipe("Qwen/Qwen3-30B-A3B", "llamacpp", "spark")
-    assert "--override-kv" not in catalog_only.argv
-    assert any("--override-kv <arch>.context_length" in n for n in catalog_only.notes)
+    assert flag(catalog_only.argv, "-hf") == "Qwen/Qwen3-30B-A3B-GGUF:Q4_K_M" and "-m" not in catalog_only.argv
+    assert flag(catalog_only.argv, "--override-kv") == "qwen3moe.context_length=int:65536"

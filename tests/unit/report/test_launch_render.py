@@ -37,7 +37,9 @@ def test_systemd_unit_and_hermes_config(tmp_path):
     cfg = yaml.safe_load(cfg_text)
     assert cfg["model"]["context_length"] == 65536
     assert cfg["auxiliary"]["compression"]["context_length"] == 65536
-    assert cfg["model"]["provider"] == "custom" and cfg["model"]["base_url"].endswith("/v1")
+    key = cfg["model"]["provider"].removeprefix("custom:")
+    assert cfg["providers"][key]["api"].endswith("/v1") and "memory" not in cfg  # an overlay, not a whole config
+    assert "lanekit hermes-config --profile" in cfg_text
     assert not warnings
     _, _, warnings = hermes_files(_spec(tmp_path, ctx=8192))
     assert warnings and "under 64,000" in warnings[0]

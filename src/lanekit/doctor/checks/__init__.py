@@ -6,6 +6,7 @@ Each module has `NAME`, `run(probe) -> CheckResult` and optionally `applies(prob
 from __future__ import annotations
 
 from lanekit.doctor.checks import (
+    backend,
     coherence,
     context,
     jinja,
@@ -19,7 +20,7 @@ from lanekit.doctor.checks import (
     usage,
 )
 
-CHECKS = [models, context, jinja, coherence, tool_calls, tool_calls_stream, reasoning, streaming, usage, metrics,
+CHECKS = [models, backend, context, jinja, coherence, tool_calls, tool_calls_stream, reasoning, streaming, usage, metrics,
           prefix_cache]
 CHECK_NAMES = [c.NAME for c in CHECKS]
 

@@ -141,9 +141,18 @@ def resolve_shape(model_ref: str) -> ModelShape | None:
     try:
         from lanekit.catalog import resolve_model
         from lanekit.lanes.embedded import EMBEDDED, resolve_model_file
+        from lanekit.lanes.hf_cache import resolve_gguf, snapshot
 
         if model_ref in EMBEDDED:
             model_ref = str(resolve_model_file(model_ref))
+        elif not Path(model_ref).expanduser().exists():
+            # a model in the Hugging Face cache: its GGUF, else its checkpoint's config.json
+            cached = resolve_gguf(model_ref) or snapshot(model_ref.partition(":")[0])
+            if cached is not None and (cached.is_file() or (cached / "config.json").is_file()):
+                try:
+                    return resolve_model(str(cached))
+                except (ModelError, ValueError, KeyError):
+                    pass  # an unreadable cached config: the catalog entry of the id may still size it
         return resolve_model(model_ref)
     except (ImportError, ModelError, ValueError, OSError):
         return None

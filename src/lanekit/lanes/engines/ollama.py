@@ -9,6 +9,7 @@ must exist: `prepare_steps()` returns `ollama pull TAG` for a registry tag, or
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +21,8 @@ from lanekit.lanes.spec import LaneSpec, register_spec
 
 OLLAMA_KV = {"f16": "f16", "auto": None, "bf16": "f16", "fp8": "q8_0", "q8_0": "q8_0", "q4_0": "q4_0"}
 INSTALL_HINT = "install Ollama (https://ollama.com/download) or set `binary:`"
+# What `ollama pull` takes: [host/][namespace/]name[:tag], lower case (hf.co/ORG/REPO:QUANT keeps its case).
+OLLAMA_NAME = re.compile(r"^(hf\.co/[\w.-]+/[\w.-]+(:[\w.-]+)?|([a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*(:[\w.-]+)?)$")
 
 
 class OllamaLaneSpec(LaneSpec):
@@ -38,6 +41,10 @@ class OllamaLaneSpec(LaneSpec):
     def _ollama_kv_dtype(self):
         if self.kv_dtype not in OLLAMA_KV:
             raise ValueError(f"kv_dtype {self.kv_dtype!r}: Ollama takes {', '.join(OLLAMA_KV)}")
+        if local_gguf_path(self.model) is None and not OLLAMA_NAME.match(self.model):
+            raise ValueError(f"model {self.model!r} is not an Ollama model name: use a library tag "
+                             "(qwen3:30b-a3b), hf.co/ORG/REPO-GGUF:QUANT, or a .gguf file "
+                             "(`lanekit recipe MODEL --engine ollama` converts catalog ids)")
         return self
 
 
@@ -54,14 +61,30 @@ class PrepareStep(BaseModel):
     why: str
 
 
+def local_gguf_path(ref: str) -> Path | None:
+    """The GGUF file a reference names on this box (a path, or a GGUF in the Hugging Face cache)."""
+    if ref.startswith("hf.co/"):
+        return None  # Ollama pulls these itself
+    path = Path(ref).expanduser()
+    if ref.endswith(".gguf") or path.is_file():
+        return path.resolve()
+    from lanekit.errors import ModelError
+    from lanekit.lanes.hf_cache import resolve_gguf
+
+    try:
+        return resolve_gguf(ref)
+    except ModelError:
+        return None
+
+
 def is_local_gguf(ref: str) -> bool:
-    """True when the model reference is a GGUF file (it needs `ollama create`)."""
-    return ref.endswith(".gguf") or Path(ref).expanduser().is_file()
+    """True when the model reference is a GGUF file here (it needs `ollama create`)."""
+    return local_gguf_path(ref) is not None
 
 
 def modelfile(spec: OllamaLaneSpec) -> str:
     """A Modelfile for a local GGUF that also pins the context (belt and braces with the env)."""
-    path = Path(spec.model).expanduser().resolve()
+    path = local_gguf_path(spec.model) or Path(spec.model).expanduser().resolve()
     sampling = [f"PARAMETER {k} {v:g}" for k, v in (spec.sampling.values() if spec.sampling else {}).items()]
     return "\n".join([f"FROM {path}", f"PARAMETER num_ctx {spec.ctx}", *sampling, *spec.modelfile_extra]) + "\n"
 
@@ -126,8 +149,8 @@ class OllamaEngine(HttpEngine):
     def model_id(self, spec: LaneSpec) -> str:
         if spec.served_name:
             return spec.served_name
-        if is_local_gguf(spec.model):
-            return f"lanekit-{Path(spec.model).stem.lower()}"
+        if (local := local_gguf_path(spec.model)) is not None:
+            return f"lanekit-{local.stem.lower()}"
         return spec.model
 
     def stop_argv(self, spec: LaneSpec) -> list[str] | None:

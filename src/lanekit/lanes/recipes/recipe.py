@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ from lanekit.lanes.spec import LaneSpec, parse_lane
 
 SCHEMA_VERSION = 1
 DEFAULT_PORTS = {"llamacpp": 8080, "ollama": 11434}
+# HF config model_type → the GGUF architecture name llama.cpp's converter writes (for --override-kv
+# <arch>.context_length on a GGUF named by repo, before it is on disk)
+GGUF_ARCH = {"qwen3_moe": "qwen3moe", "qwen3": "qwen3", "qwen2": "qwen2", "llama": "llama", "gpt_oss": "gpt-oss"}
 
 
 class Recipe(BaseModel):
@@ -33,6 +37,7 @@ class Recipe(BaseModel):
     argv: list[str]
     env: dict[str, str]
     command: str
+    pre_start: list[str] = Field(default_factory=list, description="steps before the command (files it reads)")
     post_start: list[str] = Field(default_factory=list, description="steps after the server is healthy")
     stop: list[str] | None = None
     health_url: str
@@ -106,7 +111,8 @@ def resolve_recipe(model_ref: str, engine: str, hw: str = "spark", *, harness: s
     profile = data.get_hardware(hw)
     family = data.find_family(model_ref)
     fields, layers = _layers(model_ref, engine, profile, family)
-    notes = list(profile.notes) + (list(family.notes) if family else [])
+    notes = [n for n in profile.notes if _note_applies(n, engine)] + (list(family.notes) if family else [])
+    model_ref = engine_model_ref(model_ref, engine, notes)
     floor = data.harness_min_ctx().get(harness) if harness else None
     if harness and floor is None:
         from lanekit.errors import ConfigError
@@ -133,7 +139,7 @@ def resolve_recipe(model_ref: str, engine: str, hw: str = "spark", *, harness: s
     if engine in ("llamacpp", "ollama"):
         shape = sizing.find_shape(model_ref)
         native = native or (shape.context_length if shape else None)
-        gguf_arch = shape.arch if shape is not None and shape.source == "gguf" else None
+        gguf_arch = (shape.arch if shape.source == "gguf" else GGUF_ARCH.get(shape.arch)) if shape is not None else None
     fields = data.merge(fields, _long_context(engine, family, ctx, native, notes, gguf_arch))
     if family and not family.tools:
         notes.append(f"{family.id}: no tool-call support — not usable for an agent harness")
@@ -147,6 +153,61 @@ def resolve_recipe(model_ref: str, engine: str, hw: str = "spark", *, harness: s
     return _render(spec, eng, profile, harness, family, derived, layers, notes)
 
 
+def _note_applies(note: str, engine: str) -> bool:
+    """Hardware notes that name vLLM's or Marlin's behaviour concern the vLLM-family engines only."""
+    if engine in ("vllm", "vllm-docker", "sglang", "nim", "trtllm"):
+        return True
+    return not any(word in note for word in ("vLLM", "Marlin", "NVFP4"))
+
+
+def engine_model_ref(model_ref: str, engine: str, notes: list[str]) -> str:
+    """The model reference `engine` can load: llama.cpp and Ollama need a GGUF (or an Ollama tag), so a
+    catalog checkpoint id becomes its known GGUF repo (`REPO:QUANT`) or Ollama library tag."""
+    if engine not in ("llamacpp", "ollama") or _is_loadable_gguf(model_ref):
+        return model_ref
+    from lanekit.lanes.downloads import gguf_download, ollama_tag
+
+    if engine == "ollama":
+        if (tag := ollama_tag(model_ref)) is not None:
+            notes.append(f"Ollama serves {model_ref} as its library tag {tag}")
+            return tag
+        if _gguf_repo(model_ref):
+            return "hf.co/" + model_ref.removeprefix("hf.co/")
+        return model_ref  # a library tag, validated by the Ollama spec
+    if _gguf_repo(model_ref):
+        return model_ref
+    dl = gguf_download(model_ref)
+    if dl is None:
+        from lanekit.errors import ModelError
+
+        raise ModelError(f"llama.cpp needs a GGUF and lanekit knows none for {model_ref!r}",
+                         fix="pass a .gguf path, a GGUF repo (ORG/NAME-GGUF:QUANT), or a model in the Hugging Face "
+                             "cache; `lanekit init` lists what is on disk")
+    notes.append(f"llama.cpp needs a GGUF: {model_ref} → {dl.ref}; {dl.line()} (or let llama-server fetch it "
+                 "with -hf, as below)")
+    return dl.ref
+
+
+def _is_loadable_gguf(ref: str) -> bool:
+    from lanekit.lanes.embedded import EMBEDDED
+
+    if ref in EMBEDDED or ref.lower().endswith(".gguf") or Path(ref).expanduser().is_file():
+        return True
+    from lanekit.errors import ModelError
+    from lanekit.lanes.hf_cache import resolve_gguf
+
+    try:
+        return resolve_gguf(ref) is not None
+    except ModelError:  # several GGUFs in the cached repo: the lane will name them
+        return True
+
+
+def _gguf_repo(ref: str) -> bool:
+    """`ORG/NAME-GGUF[:QUANT]` (or hf.co/…): a Hugging Face repo of GGUF files."""
+    repo = ref.removeprefix("hf.co/").partition(":")[0]
+    return repo.count("/") == 1 and "gguf" in repo.lower()
+
+
 def _render(spec: LaneSpec, eng, profile, harness, family, derived, layers, notes) -> Recipe:
     from lanekit.lanes.engines._common import display_only, shell_line
 
@@ -155,6 +216,10 @@ def _render(spec: LaneSpec, eng, profile, harness, family, derived, layers, note
     with display_only():
         argv = shown.argv(spec, port)
         env = shown.env(spec)
+        pre = _pre_start(spec)
+        if spec.engine == "llamacpp" and "-m" in argv and not _is_loadable_gguf(spec.model):
+            at = argv.index("-m")
+            argv[at:at + 2] = ["-hf", spec.model.removeprefix("hf.co/")]  # llama-server downloads it
         post = []
         if hasattr(shown, "prepare_steps"):
             for step in shown.prepare_steps(spec, port):
@@ -163,10 +228,23 @@ def _render(spec: LaneSpec, eng, profile, harness, family, derived, layers, note
     return Recipe(
         model=spec.model, engine=spec.engine, hw=profile.id, harness=harness, family=family.id if family else None,
         spec=spec.model_dump(mode="json", exclude_defaults=True) | {"engine": spec.engine},
-        argv=argv, env=env, command=shell_line(argv, env), post_start=post, stop=eng.stop_argv(spec),
+        argv=argv, env=env, command=shell_line(argv, env), pre_start=pre, post_start=post, stop=eng.stop_argv(spec),
         health_url=eng.health_url(spec, port), metrics_url=eng.metrics_url(spec, port),
         served_ctx=eng.served_ctx(spec), sizing=derived.model_dump(exclude={"notes", "fields"}) | {
             "fields": derived.fields}, layers=layers, notes=list(dict.fromkeys(notes)))
+
+
+def _pre_start(spec: LaneSpec) -> list[str]:
+    """Shell steps that create what the command reads (TensorRT-LLM's options file)."""
+    if spec.engine != "trtllm":
+        return []
+    import yaml
+
+    from lanekit.lanes.engines.trtllm import llm_api_options, options_file
+
+    path = options_file(spec)
+    text = yaml.safe_dump(llm_api_options(spec), sort_keys=True).rstrip("\n")
+    return [f"mkdir -p {shlex.quote(str(path.parent))} && cat > {shlex.quote(str(path))} <<'EOF'\n{text}\nEOF"]
 
 
 def _json(value: Any) -> str:

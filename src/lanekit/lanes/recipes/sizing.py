@@ -53,7 +53,7 @@ def find_shape(model_ref: str):
     from lanekit.lanes.engines._common import resolve_shape
 
     shape = resolve_shape(model_ref)
-    ref = model_ref.rstrip("/")
+    ref = model_ref.rstrip("/").partition(":")[0] if "/" in model_ref else model_ref.rstrip("/")  # REPO:QUANT
     while shape is None:
         base = ref.rsplit("/", 1)[-1]
         stripped = _QUANT_SUFFIX.sub("", base)

@@ -10,8 +10,6 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lanekit.lanes.engine import get_engine
 from lanekit.lanes.spec import parse_lane
 
@@ -83,7 +81,10 @@ def systemd_unit(spec_dict: dict[str, Any], script_path: str, port: int = DEFAUL
 
 
 def hermes_files(spec_dict: dict[str, Any], port: int = DEFAULT_PORT) -> tuple[str, str, list[str]]:
-    """(config.yaml text, .env.example text, warnings) for running Hermes on this lane."""
+    """(config.yaml overlay text, .env.example text, warnings) for running Hermes on this lane.
+
+    The overlay holds only what the lane sets, in Hermes' `providers:` schema; `lanekit hermes-config
+    --profile DIR --apply` merges it into ~/.hermes/config.yaml (a diff shown, a backup kept)."""
     spec = parse_lane(spec_dict, where=spec_dict.get("name", "lane"))
     engine = get_engine(spec.engine)
     ctx = engine.served_ctx(spec)
@@ -95,15 +96,17 @@ def hermes_files(spec_dict: dict[str, Any], port: int = DEFAULT_PORT) -> tuple[s
         warnings.append(f"this lane serves {ctx:,} tokens per request; Hermes refuses contexts under "
                         f"{HERMES.min_context:,} — serve ctx ≥ {HERMES.serve_context:,} (llama.cpp: -c ≥ "
                         f"{HERMES.serve_context:,} × -np) before pointing Hermes at it")
-    from lanekit.agents.hermes import hermes_config
+    from lanekit.agents.hermes_config import Endpoint, dump, lane_overlay, provider_key
 
-    cfg = hermes_config(base_url, engine.model_id(spec), ctx, max_tokens=spec.max_output_tokens or 4096,
-                        max_turns=90)
-    text = ("# Hermes Agent config for lanekit lane " + spec.name + " — copy to ~/.hermes/config.yaml\n"
-            "# context_length is set for the model AND the compression model: Hermes checks both.\n")
+    cfg = lane_overlay(Endpoint(base_url, engine.model_id(spec), ctx), key=provider_key(spec.name),
+                       max_tokens=spec.max_output_tokens or 4096, check=False)
+    text = (f"# Hermes Agent settings for lanekit lane {spec.name} (Hermes' providers: schema).\n"
+            "# Merge into ~/.hermes/config.yaml, keeping everything else there (a diff is shown, a backup kept):\n"
+            "#   lanekit hermes-config --profile PROFILE_DIR --apply\n"
+            "# context_length is set for the model AND the compression model: Hermes checks both (64K floor).\n")
     if warnings:
         text += "".join(f"# WARNING: {w}\n" for w in warnings)
-    text += yaml.safe_dump(cfg, sort_keys=False)
+    text += dump(cfg)
     env = ("# ~/.hermes/.env — secrets only; the endpoint lives in config.yaml.\n"
            "# A keyless local lane needs no key; set one here if you started the server with --api-key.\n"
            "# OPENAI_API_KEY=no-key-required\n")

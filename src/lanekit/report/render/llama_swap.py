@@ -103,32 +103,14 @@ def model_entry(x: LaneResult, report: BakeoffReport, *, ttl_s: int = DEFAULT_TT
 
 
 def appliance_groups(path: str | Path | None) -> tuple[str, list[str]] | None:
-    """(appliance name, its lane names in order) from an appliance file, or None without one.
-
-    Uses the appliance loader when this lanekit has it (it validates the file); otherwise reads
-    the two fields a group needs: `appliance.name` and `appliance.lanes` (names or mappings).
-    """
+    """(appliance name, its lane names in order) from an appliance file (read and validated by the
+    appliance loader, lanes named from the lanes.yaml beside it), or None without one."""
     if path is None:
         return None
-    from lanekit.errors import ConfigError
+    from lanekit.lanes.appliance import load_appliance_file
 
-    p = Path(path)
-    try:
-        from lanekit.lanes.appliance import load_appliance_file  # type: ignore[import-not-found]
-    except ImportError:
-        load_appliance_file = None
-    if load_appliance_file is not None:
-        spec = load_appliance_file(p)
-        return spec.name, [lane.name for lane in spec.lanes]
-    if not p.is_file():
-        raise ConfigError(f"appliance file {p} not found", fix="pass the path of an appliance YAML file")
-    doc = yaml.safe_load(p.read_text()) or {}
-    data = doc.get("appliance", doc) if isinstance(doc, dict) else {}
-    lanes = data.get("lanes") if isinstance(data, dict) else None
-    if not isinstance(lanes, list) or not data.get("name"):
-        raise ConfigError(f"{p}: appliance.name and appliance.lanes are required", fix="see README 'appliance'")
-    names = [x if isinstance(x, str) else (x or {}).get("name") for x in lanes]
-    return str(data["name"]), [str(n) for n in names if n]
+    spec = load_appliance_file(Path(path))
+    return spec.name, [lane.name for lane in spec.lanes]
 
 
 def render_llama_swap(report: BakeoffReport, *, appliance: tuple[str, list[str]] | None = None,
