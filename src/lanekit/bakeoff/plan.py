@@ -68,6 +68,21 @@ class GridCfg(_Strict):
     vary: dict[str, list[Any]]
 
 
+class TuneCfg(_Strict):
+    """`tune:` — tune every lane first (`lanekit tune`) and run the winner under the lane's name."""
+
+    objective: Literal["turn_s", "decode", "throughput", "goodput"] = "turn_s"
+    budget_trials: int | None = Field(20, ge=1)
+    budget_s: float | None = Field(None, gt=0)
+    params: dict[str, list[Any]] = Field(default_factory=dict, description="flag → choices (one fixes it)")
+    finalists: int = Field(3, ge=1)
+    repeats: int = Field(3, ge=1)
+    seed: int = 0
+    doctor: bool = True
+    ttft_slo_ms: float | None = Field(None, gt=0)
+    itl_slo_ms: float | None = Field(None, gt=0)
+
+
 class BakeoffPlan(_Strict):
     schema_version: int = PLAN_SCHEMA_VERSION
     name: str = "bakeoff"
@@ -80,6 +95,7 @@ class BakeoffPlan(_Strict):
     quality: QualityCfg | None = Field(None, description="perplexity / KLD per lane (llama.cpp: on its GGUF, "
                                                         "after teardown; other engines: prompt log-probs)")
     ranking: RankingCfg = Field(default_factory=RankingCfg)
+    tune: TuneCfg | None = Field(None, description="tune each lane's flags before it is measured")
     notes: dict[str, str] = Field(default_factory=dict)   # lane name → what the lane is meant to show
 
     def lane_specs(self) -> list[LaneSpec]:

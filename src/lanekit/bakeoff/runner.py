@@ -313,6 +313,24 @@ def _stop_orphans(console) -> list[str]:
     return stopped
 
 
+def _tuned(spec: LaneSpec, plan: BakeoffPlan, console) -> LaneSpec:
+    """The plan's `tune:` step: the lane's tuned spec (a finished tune is reused, not searched again)."""
+    from lanekit.tune.search import TuneConfig
+    from lanekit.tune.session import TuneOptions, tuned_spec
+
+    cfg = plan.tune
+    options = TuneOptions(objective=cfg.objective, params=cfg.params, doctor=cfg.doctor, ttft_slo_ms=cfg.ttft_slo_ms,
+                          itl_slo_ms=cfg.itl_slo_ms,
+                          config=TuneConfig(budget_trials=cfg.budget_trials, budget_s=cfg.budget_s, seed=cfg.seed,
+                                            finalists=cfg.finalists, repeats=cfg.repeats))
+    say = (lambda msg: console.print(f"[{spec.name}] tune {msg}", markup=False)) if console is not None else None
+    tuned, result = tuned_spec(spec, options, progress=say)
+    if say:
+        say(f"winner {result.winner_params} ({result.improvement_pct}% vs as given)" if result.winner_params
+            else "kept the lane as given (no finalist passed validation)")
+    return tuned
+
+
 def run_bakeoff(plan: BakeoffPlan, *, out_dir: str | Path = "lanekit-profile", agent: str | None = None,
                 store=None, resume: bool = True, console=None, wait: bool = False) -> BakeoffReport:
     """Run (or resume) a bakeoff, rank the lanes and write the profile directory."""
@@ -349,6 +367,8 @@ def run_bakeoff(plan: BakeoffPlan, *, out_dir: str | Path = "lanekit-profile", a
                         progress.skip(spec.name, len(steps_of(plan)))
                     continue
                 try:
+                    if plan.tune is not None:
+                        spec = _tuned(spec, plan, console)
                     run_lane(spec, plan, store, run_id, agent=agent, hw=hw, progress=progress,
                              quality_base=bases.get(spec.name))
                 except KeyboardInterrupt:
