@@ -132,7 +132,7 @@ def run_task(task: Task, *, base_url: str, model: str, battery: Battery | None =
             turn = Turn(index=index, content=content, reasoning=reasoning, tool_calls=calls,
                         finish_reason=reply.finish_reason, prompt_tokens=_count(usage.get("prompt_tokens")),
                         completion_tokens=_count(usage.get("completion_tokens")), latency_ns=latency_ns,
-                        ttft_ns=rec.ttft_ns if stream else None)
+                        ttft_ns=rec.ttft_ns if stream else None, started_ns=t0 - start)
             run.turns.append(turn)
             run.prompt_tokens += turn.prompt_tokens or 0
             run.completion_tokens += turn.completion_tokens or 0

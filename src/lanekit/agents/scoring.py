@@ -3,9 +3,12 @@
 Public entry point: `score_runs(runs, battery=None) -> BatteryScore` (battery None: the embedded
 default; runs are matched to tasks by `task_id`, else by their prompt). Definitions:
 
-- attempt: a structured tool call, a call written into the text, a response cut off by the
-  token limit (one per partial call, at least one), and — for a task that needs a tool — the
-  call the agent owed but never made (no_call / no_output; a cut-off text reply is no call). Classes: `lanekit.agents.taxonomy`.
+- attempt: a structured tool call, a call written into the text, and — for a task that needs a
+  tool — the call the agent owed but never made (no_call / no_output). Classes: `lanekit.agents.taxonomy`.
+- truncated: a response cut off at the output cap (one per partial call, at least one) is not an
+  attempt and not a format error — its calls could not be judged whole. The run is unclean and
+  the error names the cap it hit (`truncated_at`); a run cut off before its owed call is not
+  charged a no_call: the budget, not the format, stopped it.
 - format_error_rate = failed attempts / attempts (NaN with no attempts). A lane that never
   calls a tool therefore scores 1.0, not a flattering 0.0. A run whose time ran out before the
   first reply is unmeasured: no attempt, no error class, outcome timeout.
@@ -86,11 +89,14 @@ class RunScore(BaseModel):
     repeat_streak: int = 0
     stop_reason: str | None = None
     wall_ns: int = 0
+    truncated: int = 0
+    truncated_at: int | None = Field(None, description="tokens of the longest cut-off response (the cap it hit)")
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "task_id": self.task_id, "clean": self.clean, "finished": self.finished,
                 "outcome": self.outcome, "answer_correct": self.answer_correct, "tool_calls": self.tool_calls,
                 "attempts": self.attempts, "stop_reason": self.stop_reason, "repeat_streak": self.repeat_streak,
+                "truncated": self.truncated, "truncated_at": self.truncated_at,
                 "errors": [e.to_json() for e in self.errors]}
 
 
@@ -118,7 +124,8 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
     """Classify every attempt in `run` and judge it; `task` (if known) grades the answer."""
     names = set(run.tool_schemas) if run.tool_schemas is not None else None
     errors: list[CallError] = []
-    attempts = tool_calls = failed = content_calls = 0
+    attempts = tool_calls = failed = content_calls = truncated = 0
+    truncated_at: int | None = None
     used: set[str] = set()
     streak = best_streak = 0
     previous: str | None = None
@@ -129,9 +136,12 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
         best_streak, previous = max(best_streak, streak), signature
         if turn.finish_reason == "length":
             n = max(1, len(turn.tool_calls))
-            attempts, failed, tool_calls = attempts + n, failed + n, tool_calls + len(turn.tool_calls)
+            truncated, tool_calls = truncated + n, tool_calls + len(turn.tool_calls)
+            cap = turn.completion_tokens
+            truncated_at = max(truncated_at or 0, cap) if cap is not None else truncated_at
+            at = f"at {cap} tokens" if cap is not None else "at the token limit"
             errors += [CallError(cls=TRUNCATED, turn=turn.index, call=i if turn.tool_calls else None,
-                                 detail="finish_reason=length: the response hit the token limit") for i in range(n)]
+                                 detail=f"finish_reason=length: cut off {at} (the output cap)") for i in range(n)]
             continue
         for i, call in enumerate(turn.tool_calls):
             attempts, tool_calls = attempts + 1, tool_calls + 1
@@ -152,7 +162,7 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
         pass  # the budget ran out before the first reply: unmeasured, counted as a timeout only
     elif not produced:
         run_problem = Problem(NO_OUTPUT, run.error or "no assistant text and no tool call")
-    elif requires_tool and tool_calls == 0 and not content_calls:
+    elif requires_tool and tool_calls == 0 and not content_calls and not truncated:
         run_problem = Problem(NO_CALL, "the task needs a tool and the agent answered without calling one")
     if run_problem is not None:
         errors.append(CallError(cls=run_problem.cls, detail=run_problem.detail))
@@ -177,7 +187,8 @@ def score_run(run: AgentRun, task: Task | None = None) -> RunScore:
                     attempts=attempts, tool_calls=tool_calls, format_errors=failed, errors=errors,
                     finished=finished, clean=clean, answer_correct=correct,
                     expected_tool_used=bool(used & expected) if expected else None,
-                    outcome=outcome, matched_task=task is not None, repeat_streak=best_streak, stop_reason=run.stop_reason, wall_ns=run.wall_ns)
+                    outcome=outcome, matched_task=task is not None, repeat_streak=best_streak,
+                    stop_reason=run.stop_reason, wall_ns=run.wall_ns, truncated=truncated, truncated_at=truncated_at)
 
 
 def pass_hat_k(n: int, c: int, k: int) -> float:
@@ -272,6 +283,9 @@ def summarize(scores: list[RunScore], runs: list[AgentRun], battery: Battery | N
         "mean_run_s": _rate(sum(s.wall_ns for s in scores) / 1e9, n),
         "no_call_runs": error_counts.get(NO_CALL, 0),
         "no_output_runs": error_counts.get(NO_OUTPUT, 0),
+        "truncated": sum(s.truncated for s in scores),
+        "truncated_runs": sum(1 for s in scores if s.truncated),
+        "truncation_cap_tokens": max((s.truncated_at for s in scores if s.truncated_at is not None), default=None),
     }
 
 

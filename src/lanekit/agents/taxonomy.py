@@ -6,10 +6,13 @@ Attempt classes (one per failed tool-call attempt):
     schema_violation     missing required / unexpected parameter / wrong type (jsonschema)
     call_in_content      the call was written into the message text instead of `tool_calls`
     empty_call           a tool call with no function or no name
-    truncated            the response was cut off by the token limit (finish_reason `length`)
 Run classes (at most one per run):
     no_call              the task needs a tool and the agent made no attempt at all
     no_output            the agent produced nothing: no text, no call
+Budget class (not a format error: the run is unclean, the cap is named):
+    truncated            a response cut off at the output cap (finish_reason `length`), once per
+                         partial call (at least once); a reasoning model that needs more tokens is
+                         judged on its budget, not on its formatting
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ TRUNCATED = "truncated"
 NO_CALL = "no_call"
 NO_OUTPUT = "no_output"
 
-ATTEMPT_CLASSES = (MALFORMED_ARGUMENTS, UNKNOWN_TOOL, SCHEMA_VIOLATION, CALL_IN_CONTENT, EMPTY_CALL, TRUNCATED)
+ATTEMPT_CLASSES = (MALFORMED_ARGUMENTS, UNKNOWN_TOOL, SCHEMA_VIOLATION, CALL_IN_CONTENT, EMPTY_CALL)
 RUN_CLASSES = (NO_CALL, NO_OUTPUT)
-ERROR_CLASSES = ATTEMPT_CLASSES + RUN_CLASSES
+BUDGET_CLASSES = (TRUNCATED,)
+ERROR_CLASSES = ATTEMPT_CLASSES + RUN_CLASSES + BUDGET_CLASSES
 
 DESCRIPTIONS = {
     MALFORMED_ARGUMENTS: "arguments are not a valid JSON object",
@@ -38,7 +42,7 @@ DESCRIPTIONS = {
     SCHEMA_VIOLATION: "arguments do not match the tool's schema",
     CALL_IN_CONTENT: "wrote the call into the text instead of a structured tool call",
     EMPTY_CALL: "tool call without a function name",
-    TRUNCATED: "response cut off by the token limit",
+    TRUNCATED: "response cut off at the output cap (a budget, not a format error)",
     NO_CALL: "no tool call where one was required",
     NO_OUTPUT: "the agent produced nothing",
 }

@@ -31,6 +31,8 @@ class Turn(BaseModel):
     completion_tokens: int | None = None
     latency_ns: int | None = None
     ttft_ns: int | None = Field(None, description="first token of a streamed reply")
+    started_ns: int | None = Field(None, description="when the request was sent, from the run's start "
+                                                     "(the gap to the previous reply is the agent's own time)")
 
 
 class AgentRun(BaseModel):

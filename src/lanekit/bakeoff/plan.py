@@ -43,8 +43,41 @@ class SweepCfg(_Strict):
     requests_per_level: int | None = Field(None, ge=1)
 
 
+class ReplayCfg(_Strict):
+    """`bench.replay`: the agent's own workload — a trace replayed `repeats` times (the headline)."""
+
+    trace: str = Field("embedded:core", description="a trace JSONL (`lanekit trace convert`) or embedded:NAME")
+    mode: Literal["history", "delta"] = "history"
+    repeats: int = Field(3, ge=1, description="passes over the trace; intervals need ≥ 3")
+    delays: bool = Field(True, description="wait the recorded gaps between a reply and the next request")
+    time_scale: float = Field(1.0, ge=0)
+    pin_output: bool | None = Field(None, description="hold replies to the recorded length (default: history mode)")
+
+
+class ContextCfg(_Strict):
+    """`bench.context`: cold and warm TTFT and decode at long contexts. `depths: harness` measures
+    at 16K, 32K and the harness's floor (64,000 for Hermes), each where the lane serves it."""
+
+    depths: list[int] | Literal["harness"] = "harness"
+    harness: str = "hermes"
+    samples: int = Field(3, ge=1, description="cold requests per depth (a unique prompt each)")
+    warm: int = Field(3, ge=0, description="re-sends of each cold prompt (served from the prefix cache)")
+    max_tokens: int = Field(64, ge=2)
+
+    def resolved_depths(self) -> list[int]:
+        """The depths to measure (the harness's: 16K, 32K and its floor)."""
+        if self.depths != "harness":
+            return list(self.depths)
+        from lanekit.catalog.harnesses import HARNESSES
+
+        floor = HARNESSES[self.harness].min_context if self.harness in HARNESSES else 65_536
+        return sorted({16_384, 32_768, floor})
+
+
 class BenchCfg(_Strict):
     timeout_s: float = Field(300.0, gt=0, description="deadline of one request, send to last byte")
+    replay: ReplayCfg | None = Field(default_factory=ReplayCfg)
+    context: ContextCfg | None = Field(default_factory=ContextCfg)
     single: SingleCfg | None = Field(default_factory=SingleCfg)
     sustained: SustainedCfg | None = Field(default_factory=SustainedCfg)
     sweep: SweepCfg | None = Field(default_factory=SweepCfg)
@@ -53,7 +86,7 @@ class BenchCfg(_Strict):
 class EvalCfg(_Strict):
     agent: Literal["builtin", "hermes", "none"] = "builtin"
     battery: str | None = None       # None = the embedded default battery
-    repeats: int = Field(1, ge=1)
+    repeats: int = Field(1, ge=1, description="runs per task (`-k`); pass^k and tighter intervals need more")
     max_turns: int = Field(6, ge=1)
     task_timeout_s: float = Field(180.0, gt=0)
     max_tokens: int = Field(512, ge=16)
@@ -135,8 +168,12 @@ class BakeoffPlan(_Strict):
     def quick(self) -> BakeoffPlan:
         """A trimmed copy for CI: fewer samples, short sustained, two sweep levels."""
         plan = self.model_copy(deep=True)
+        if plan.bench.replay:
+            plan.bench.replay = plan.bench.replay.model_copy(update={"repeats": 3, "time_scale": 0.0})
+        if plan.bench.context:
+            plan.bench.context = ContextCfg(depths=[1024], samples=3, warm=1, max_tokens=16)
         if plan.bench.single:
-            plan.bench.single = SingleCfg(samples=2, max_tokens=64, warmup=1)
+            plan.bench.single = SingleCfg(samples=3, max_tokens=64, warmup=1)
         if plan.bench.sustained:
             plan.bench.sustained = SustainedCfg(duration_s=6, interval_s=2, max_tokens=64)
         if plan.bench.sweep:

@@ -29,6 +29,7 @@ from lanekit.results.models import (
     DoctorOutcome,
     EvalOutcome,
     Failure,
+    JudgedWith,
     LaneResult,
     Launch,
     StepRecord,
@@ -76,15 +77,39 @@ def _new_result(spec: LaneSpec, attempt: int) -> LaneResult:
                       spec=spec.model_dump(mode="json"), attempt=attempt, started_at=time.time())
 
 
+def _served_ctx(lane: Lane, result: LaneResult) -> int | None:
+    # what the server reports beats the spec: llama-server caps a slot at the training context
+    return (result.launch.served_ctx if result.launch else None) or lane.engine.served_ctx(lane.spec)
+
+
 def _bench(lane: Lane, plan: BakeoffPlan, sink, result: LaneResult) -> None:
-    from lanekit.load.scenarios import run_single, run_sustained, run_sweep
+    """The agent's workload first (the trace replayed, the headline), then long-context cold/warm
+    TTFT and decode, then the diagnostics (single, sustained, sweep)."""
+    from lanekit.load.scenarios import run_depth, run_single, run_sustained, run_sweep
+    from lanekit.results.stats import bootstrap
 
     cfg = plan.bench
     common = {"sink": sink, "alive": lane.death_reason, "timeout_s": cfg.timeout_s}
+    if cfg.replay:
+        from lanekit.agents.traces.workload import read_trace
+        from lanekit.load.replay import run_replay
+
+        rc = cfg.replay
+        result.bench.replay = run_replay(lane.base_url, lane.model_id, read_trace(rc.trace), mode=rc.mode,
+                                         repeats=rc.repeats, pin_output=rc.pin_output, honour_delays=rc.delays,
+                                         time_scale=rc.time_scale, **common).summary
+    if cfg.context:
+        cc = cfg.context
+        result.bench.context = run_depth(lane.base_url, lane.model_id, depths=tuple(cc.resolved_depths()),
+                                         samples=cc.samples, warm=cc.warm, max_tokens=cc.max_tokens,
+                                         max_ctx=_served_ctx(lane, result), **common).summary
     if cfg.single:
-        result.bench.single = run_single(lane.base_url, lane.model_id, samples=cfg.single.samples,
-                                         max_tokens=cfg.single.max_tokens, warmup=cfg.single.warmup,
-                                         **common).summary
+        single = run_single(lane.base_url, lane.model_id, samples=cfg.single.samples,
+                            max_tokens=cfg.single.max_tokens, warmup=cfg.single.warmup, **common)
+        result.bench.single = single.summary
+        valid = [x for x in single.samples if x.get("error") is None and not x.get("short")]
+        result.bench.intervals["decode_tok_s"] = bootstrap([x.get("decode_tok_s") for x in valid])
+        result.bench.intervals["ttft_ms"] = bootstrap([x["ttft_ns"] / 1e6 for x in valid if x.get("ttft_ns")])
     if cfg.sustained:
         result.bench.sustained = run_sustained(
             lane.base_url, lane.model_id, duration_s=cfg.sustained.duration_s, interval_s=cfg.sustained.interval_s,
@@ -102,24 +127,41 @@ def _eval(lane: Lane, plan: BakeoffPlan, agent: str, sink, result: LaneResult) -
 
     battery = load_battery(plan.eval.battery)
     cfg = plan.eval
+    served = _served_ctx(lane, result)
     if agent == "hermes":
         from lanekit.agents import run_battery_hermes
 
-        # what the server reports beats the spec: llama-server caps a slot at the training context
-        served = (result.launch.served_ctx if result.launch else None) or lane.engine.served_ctx(lane.spec)
         runs = run_battery_hermes(lane.base_url, lane.model_id, battery, served_ctx=served, repeats=cfg.repeats,
                                   task_timeout_s=cfg.task_timeout_s, max_tokens=cfg.max_tokens)
         for run in runs:
             sink.sample("agent_run", run.model_dump(mode="json"))
-    else:
+    else:  # streamed, as a real agent asks for its replies
         runs = run_battery(lane.base_url, lane.model_id, battery, repeats=cfg.repeats, max_turns=cfg.max_turns,
                            task_timeout_s=cfg.task_timeout_s, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
-                           sink=sink, alive=lane.death_reason)
+                           stream=True, sink=sink, alive=lane.death_reason)
     score = score_runs(runs, battery)
     result.eval = EvalOutcome(agent=agent, battery_sha256=getattr(battery, "sha256", None), n_runs=len(runs),
-                              summary=dict(score.summary),
+                              summary=dict(score.summary), intervals=eval_intervals(score.runs),
                               unclean_runs=[UncleanRun(task=r.task_id or r.id, why=_why_unclean(r))
                                             for r in score.runs if not r.clean])
+    result.judged = JudgedWith(served_ctx=served, max_tokens=cfg.max_tokens, max_turns=cfg.max_turns,
+                               task_timeout_s=cfg.task_timeout_s, temperature=cfg.temperature, agent=agent,
+                               sampling=(lane.spec.sampling.model_dump(exclude_none=True)
+                                         if getattr(lane.spec, "sampling", None) else None),
+                               stream=True)
+
+
+def eval_intervals(scores) -> dict:
+    """Wilson intervals of the battery's rates and the seconds per successful task, from run scores."""
+    from lanekit.results.stats import ratio_bootstrap, wilson
+
+    n = len(scores)
+    attempts = sum(s.attempts for s in scores)
+    return {"format_error_rate": wilson(sum(s.format_errors for s in scores), attempts),
+            "clean_run_rate": wilson(sum(s.clean for s in scores), n),
+            "task_success_rate": wilson(sum(s.outcome == "success" for s in scores), n),
+            "s_per_success": ratio_bootstrap([s.wall_ns / 1e9 for s in scores],
+                                             [1.0 if s.outcome == "success" else 0.0 for s in scores])}
 
 
 def _why_unclean(score) -> str:
@@ -128,6 +170,8 @@ def _why_unclean(score) -> str:
         from collections import Counter
 
         cls, n = Counter(e.cls for e in score.errors).most_common(1)[0]
+        if cls == "truncated" and score.truncated_at:
+            return f"truncated at the {score.truncated_at}-token cap" + (f" ×{n}" if n > 1 else "")
         return f"{cls}" + (f" ×{n}" if n > 1 else "")
     from lanekit.agents.scoring import LOOP_STREAK
 
@@ -224,10 +268,11 @@ def run_lane(spec: LaneSpec, plan: BakeoffPlan, store, run_id: str, *, agent: st
                                           fixes=[c.fix for c in report.checks if c.status == "fail" and c.fix])
             steps.end(report.verdict, failures=result.doctor.failures)
 
-            steps.begin("bench", "single, sustained, sweep")
+            steps.begin("bench", ", ".join(k for k in ("replay", "context", "single", "sustained", "sweep")
+                                           if getattr(plan.bench, k)))
             _bench(lane, plan, sink, result)
             lane.require_alive()
-            steps.end(decode_tok_s=result.decode_tok_s)
+            steps.end(turn_s=result.turn_s.point if result.turn_s else None, decode_tok_s=result.decode_tok_s)
 
             skip = (agent == "none" or result.synthetic
                     or (plan.eval.skip_on_doctor_fail and result.doctor_verdict == "fail"))
@@ -349,6 +394,10 @@ def run_bakeoff(plan: BakeoffPlan, *, out_dir: str | Path = "lanekit-profile", a
             default_jail().require(f"the {agent} agent battery's shell and file tools")
         _stop_orphans(console)
         specs = plan.lane_specs()
+        if plan.bench.replay:  # a trace that cannot be read fails here, in one line, not on every lane
+            from lanekit.agents.traces.workload import read_trace
+
+            read_trace(plan.bench.replay.trace)
         hw = hardware_fingerprint(plan.hardware)
         run_id = _resumable_run(store, digest) if resume else None
         resumed = sorted(finished_lanes(store, run_id)) if run_id else []

@@ -24,6 +24,10 @@ def register(app: typer.Typer) -> None:
         timeout: float | None = typer.Option(None, "--timeout", min=0.1,
                                              help="deadline of one request to a lane, seconds (plan: bench.timeout_s)"),
         wait: bool = typer.Option(False, "--wait", help="wait for a bakeoff already running in LANEKIT_HOME"),
+        repeats: int | None = typer.Option(None, "--repeats", "-k", min=1,
+                                           help="battery runs per task (plan: eval.repeats; pass^k needs k ≥ 2)"),
+        replay: str | None = typer.Option(None, "--replay",
+                                          help="agent trace to replay on every lane (plan: bench.replay.trace)"),
         json_out: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
     ) -> None:
         """Run a bakeoff: fit → guard → up → doctor → bench → eval → down per lane; rank; write the profile."""
@@ -42,6 +46,15 @@ def register(app: typer.Typer) -> None:
             the_plan = the_plan.select([n.strip() for n in lanes.split(",") if n.strip()])
         if timeout is not None:
             the_plan = the_plan.model_copy(update={"bench": the_plan.bench.model_copy(update={"timeout_s": timeout})})
+        if repeats is not None:
+            the_plan = the_plan.model_copy(update={"eval": the_plan.eval.model_copy(update={"repeats": repeats})})
+        if replay is not None:
+            from lanekit.agents.traces.workload import read_trace
+            from lanekit.bakeoff.plan import ReplayCfg
+
+            read_trace(replay)  # a bad trace fails here, in one line, before any lane starts
+            cfg = (the_plan.bench.replay or ReplayCfg()).model_copy(update={"trace": replay})
+            the_plan = the_plan.model_copy(update={"bench": the_plan.bench.model_copy(update={"replay": cfg})})
         from lanekit.report.profile import check_out_dir
 
         check_out_dir(out)  # before an hour of lanes, not after

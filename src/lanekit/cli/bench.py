@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-SCENARIOS = ("single", "sustained", "sweep", "prefix", "depth")
+SCENARIOS = ("single", "sustained", "sweep", "prefix", "depth", "replay")
 
 
 def _ints(text: str | None, flag: str) -> list[int] | None:
@@ -41,6 +41,7 @@ def parse_scenarios(text: str) -> list[str]:
 
 
 def _run_one(name: str, target: Any, opts: dict[str, Any], common: dict[str, Any]) -> Any:
+    from lanekit.errors import ConfigError
     from lanekit.load import scenarios as sc
 
     mt = opts["max_tokens"]
@@ -57,6 +58,15 @@ def _run_one(name: str, target: Any, opts: dict[str, Any], common: dict[str, Any
         return sc.run_sweep(target.base_url, target.model, concurrency=tuple(opts["concurrency"] or (1, 2, 4, 8)),
                             requests_per_level=opts["requests_per_level"], max_tokens=mt or 128,
                             warmup=opts["warmup"], model_ref=target.model_ref, **scrape, **common)
+    if name == "replay":
+        from lanekit.agents.traces.workload import read_trace
+        from lanekit.load.replay import run_replay
+
+        if not opts["replay"]:
+            raise ConfigError("--scenario replay needs --replay TRACE", fix="e.g. --replay embedded:core")
+        return run_replay(target.base_url, target.model, read_trace(opts["replay"]), mode=opts["replay_mode"],
+                          repeats=opts["repeats"], pin_output=opts["pin"], max_tokens=mt,
+                          honour_delays=opts["delays"], time_scale=opts["time_scale"], **common)
     if name == "prefix":
         return sc.run_prefix(target.base_url, target.model, turns=opts["turns"], max_tokens=mt or 32, **scrape, **common)
     return sc.run_depth(target.base_url, target.model, depths=tuple(opts["depths"] or (4096, 16384, 65536)),
@@ -69,6 +79,9 @@ def _render(result: Any) -> None:
     from lanekit.cli.output import console
 
     s = result.summary
+    if result.scenario == "replay":
+        _render_replay(result)
+        return
     console.print(f"[bold]{result.scenario}[/] on {result.lane or result.base_url} ({result.model})  "
                   f"run {result.run_id or '-'}")
     table = Table("metric", "value", show_header=False, box=None, pad_edge=False)
@@ -94,6 +107,49 @@ def _render(result: Any) -> None:
         console.print(f"[yellow]warning:[/] {warning}")
 
 
+def _iv(d: dict | None, unit: str = "", nd: int = 2) -> str:
+    if not d or d.get("point") is None:
+        return "-"
+    text = f"{d['point']:,.{nd}f}{unit}"
+    if d.get("low") is not None:
+        text += f" [{d['low']:,.{nd}f}–{d['high']:,.{nd}f}]"
+    return text + f" n={d['n']}"
+
+
+def _render_replay(result: Any) -> None:
+    """Headline (seconds per turn with its interval, prefix reuse), then one row per request."""
+    from rich.table import Table
+
+    from lanekit.cli.output import console
+
+    s = result.summary
+    console.print(f"replay of {result.params.get('trace')} ({s['mode']}, {s['repeats']} pass(es), "
+                  f"{s['sessions']} session(s)) on {result.lane or result.base_url} ({result.model})  "
+                  f"run {result.run_id or '-'}", markup=False)
+    head = Table("metric", "value", show_header=False, box=None, pad_edge=False)
+    reuse = s.get("prefix_reuse_after_first")
+    lag = s.get("schedule_lag_ms") or {}
+    for key, value in [("seconds per agent turn", _iv(s["turn_s"], " s")),
+                       ("lane seconds per session", _iv(s["session_s"], " s")),
+                       ("wall seconds per session", _fmt(s.get("session_wall_s"))),
+                       ("TTFT", _iv(s["ttft_ms"], " ms", 1)), ("decode tok/s", _iv(s["decode_tok_s"], "", 1)),
+                       ("prefill tok/s (evaluated tokens)", _fmt(s.get("evaluated_prefill_tok_s"))),
+                       ("prefix reuse after turn 1", "-" if reuse is None else f"{reuse:.0%}"),
+                       ("tokens in / cached / out",
+                        f"{s['prompt_tokens']:,} / {s['cached_tokens']:,} / {s['output_tokens']:,}"),
+                       ("requests ok / failed", f"{s['samples']} / {s['errors']}"),
+                       ("delay error p50 / max", f"{_fmt(lag.get('p50'))} / {_fmt(lag.get('max'))} ms")]:
+        head.add_row(key, value)
+    console.print(head)
+    table = Table("session", "turn", "n", "prompt tok", "cached", "TTFT ms", "turn s", "out tok")
+    for row in s.get("per_turn") or []:
+        table.add_row(str(row["session"]), str(row["turn"]), str(row["n"]), _fmt(row["isl"]), _fmt(row["cached"]),
+                      _fmt(row["ttft_ms"]), _fmt(row["e2e_s"]), _fmt(row["osl"]))
+    console.print(table)
+    for warning in s.get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -110,7 +166,19 @@ def register(app: typer.Typer) -> None:
         url: str | None = typer.Option(None, "--url", help="any OpenAI-compatible base URL (…/v1)"),
         model: str | None = typer.Option(None, "--model", help="model id (default: first of /v1/models)"),
         metrics_url: str | None = typer.Option(None, "--metrics-url", help="Prometheus URL (default: <root>/metrics)"),
-        scenario: str = typer.Option("single", "--scenario", "-s", help="single|sustained|sweep|prefix|depth, comma-separated"),
+        scenario: str | None = typer.Option(None, "--scenario", "-s",
+                                            help="single|sustained|sweep|prefix|depth|replay, comma-separated "
+                                                 "(default single; replay with --replay)"),
+        replay: str | None = typer.Option(None, "--replay", help="replay an agent trace (`lanekit trace convert`), "
+                                                                 "or embedded:core"),
+        replay_mode: str = typer.Option("history", "--replay-mode",
+                                        help="replay: history (recorded messages verbatim) | delta (thread the "
+                                             "lane's own replies)"),
+        repeats: int = typer.Option(3, "--repeats", "-k", min=1, help="replay: passes over the trace (≥3 for intervals)"),
+        pin: bool | None = typer.Option(None, "--pin/--no-pin", help="replay: hold each reply to its recorded length "
+                                                                   "(default: on in history mode)"),
+        delays: bool = typer.Option(True, "--delays/--no-delays", help="replay: wait the recorded agent gaps"),
+        time_scale: float = typer.Option(1.0, "--time-scale", min=0, help="replay: multiply the recorded gaps"),
         samples: int | None = typer.Option(None, "--samples", min=1, help="single: samples (5); depth: per depth (1)"),
         max_tokens: int | None = typer.Option(None, "--max-tokens", min=1,
                                                  help="output tokens (single/sustained 256, sweep 128, prefix 32, depth 64)"),
@@ -141,11 +209,15 @@ def register(app: typer.Typer) -> None:
                               fix="`lanekit ps` lists live lanes; --url takes any OpenAI-compatible endpoint")
         if api not in ("chat", "completions"):
             raise ConfigError(f"--api: {api!r} is not chat or completions", fix="--api chat")
-        names = parse_scenarios(scenario)
+        if replay_mode not in ("history", "delta"):
+            raise ConfigError(f"--replay-mode: {replay_mode!r} is not history or delta", fix="--replay-mode history")
+        names = parse_scenarios(scenario or ("replay" if replay else "single"))
         opts = {"samples": samples or 5, "samples_set": samples is not None, "max_tokens": max_tokens,
                 "warmup": warmup, "duration": duration, "interval": interval, "streams": streams, "gap": gap,
                 "concurrency": _ints(concurrency, "--concurrency"), "requests_per_level": requests_per_level,
-                "turns": turns, "depths": _ints(depths, "--depths"), "api": api, "timeout": timeout}
+                "turns": turns, "depths": _ints(depths, "--depths"), "api": api, "timeout": timeout,
+                "replay": replay, "replay_mode": replay_mode, "repeats": repeats, "pin": pin, "delays": delays,
+                "time_scale": time_scale}
         target = tgt.from_lane(lane) if lane else tgt.from_url(url, model, metrics_url)
         if lane and model:
             target = tgt.Target(**{**target.__dict__, "model": model})

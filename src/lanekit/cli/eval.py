@@ -120,7 +120,7 @@ def _run_agent(agent: str, bat: Any, base_url: str, model_id: str, lane_ctx: Any
     else:
         runs = run_battery(base_url, model_id, bat, repeats=repeats, max_turns=max_turns,
                            task_timeout_s=task_timeout or 120, max_tokens=max_tokens, progress=progress,
-                           temperature=temperature)
+                           temperature=temperature, stream=True)  # streamed, as a real agent asks
     return runs
 
 

@@ -110,8 +110,9 @@ class EndpointClient:
 
     async def stream(self, *, messages: list[dict] | None = None, prompt: str | None = None, max_tokens: int = 256,
                      enforce_length: bool = True, extra_body: dict[str, Any] | None = None,
-                     temperature: float | None = 0.0, timeout_s: float | None = None) -> RequestRecord:
-        """A streamed benchmark request (pinned length, greedy unless told otherwise)."""
+                     temperature: float | None = None, timeout_s: float | None = None) -> RequestRecord:
+        """A streamed benchmark request: pinned length, and no sampling field unless told, so the
+        lane's own sampling applies — what an agent (which sends none) gets, sampling cost included."""
         return await self.request(messages=messages, prompt=prompt, max_tokens=max_tokens, stream=True,
                                   enforce_length=enforce_length, extra_body=extra_body, temperature=temperature,
                                   timeout_s=timeout_s)

@@ -135,15 +135,18 @@ def _depth_prompt(words: int, seed: int) -> list[dict[str, str]]:
 
 
 def run_depth(base_url: str, model: str, *, depths: Sequence[int] = (4096, 16384, 65536), samples: int = 1,
-              max_tokens: int = 64, max_ctx: int | None = None, sink: Sink | None = None,
+              max_tokens: int = 64, max_ctx: int | None = None, warm: int = 0, sink: Sink | None = None,
               progress: Progress | None = None, transport: httpx.AsyncBaseTransport | None = None,
               alive: Liveness | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
               clock: Callable[[], int] = time.perf_counter_ns) -> ScenarioResult:
     """Prefill and decode at each context depth. Prompt length is calibrated from two probe requests'
     `usage.prompt_tokens`; depths that do not fit the endpoint's context (`max_ctx`, else
     discovered) are skipped and listed. Per depth: ISL, TTFT, prefill tok/s (ISL/TTFT), decode tok/s.
+    With `warm`, each cold prompt is re-sent that many times: the prefix cache then serves all of it
+    but the last turn, as an agent's next turn would be served — warm TTFT and decode beside cold.
     """
-    params = {"depths": list(depths), "samples": samples, "max_tokens": max_tokens, "max_ctx": max_ctx}
+    params = {"depths": list(depths), "samples": samples, "max_tokens": max_tokens, "max_ctx": max_ctx,
+              "warm": warm}
 
     async def go() -> ScenarioResult:
         with Recorder("depth", sink, base_url, model, params) as rec:
@@ -165,16 +168,23 @@ def run_depth(base_url: str, model: str, *, depths: Sequence[int] = (4096, 16384
                 done = 0
                 for d in todo:
                     words = max(1, int((d - intercept) / slope))
-                    recs = []
+                    recs, warm_recs = [], []
                     for i in range(samples):
                         watch.check()
-                        r = await client.stream(messages=_depth_prompt(words, seed=d * 131 + i), max_tokens=max_tokens)
+                        prompt = _depth_prompt(words, seed=d * 131 + i)
+                        r = await client.stream(messages=prompt, max_tokens=max_tokens)
                         recs.append(r)
-                        rec.add(sample_data(r, depth=d, index=i))
+                        rec.add(sample_data(r, depth=d, index=i, phase="cold"))
                         await watch.after(r)
+                        for w in range(warm if r.ok else 0):
+                            watch.check()
+                            rw = await client.stream(messages=prompt, max_tokens=max_tokens)
+                            warm_recs.append(rw)
+                            rec.add(sample_data(rw, depth=d, index=i, phase="warm", warm_index=w))
+                            await watch.after(rw)
                         done += 1
                         call_progress(progress, done, len(todo) * samples, f"depth {d}")
-                    rows.append(_depth_row(d, recs))
+                    rows.append(_depth_row(d, recs, warm_recs if warm else None))
             errors = sum(r["errors"] for r in rows)
             if errors:
                 warnings.append(f"{errors} request(s) failed")
@@ -201,11 +211,37 @@ async def _calibrate(client: EndpointClient) -> tuple[float | None, float]:
     return slope, p1 - slope * w1
 
 
-def _depth_row(depth: int, recs: list[RequestRecord]) -> dict[str, Any]:
+def _depth_row(depth: int, recs: list[RequestRecord], warm: list[RequestRecord] | None = None) -> dict[str, Any]:
+    from lanekit.results.stats import bootstrap
+
     stats = request_stats(recs)
     server_pp = [r.server_timings.get("prompt_per_second") for r in recs if r.ok and r.server_timings]
-    return {"depth": depth, "isl": stats["isl"], "samples": stats["samples"], "errors": stats["errors"],
-            "ttft_ms": stats["ttft_ms"], "prefill_tok_s": stats["prefill_tok_s"],
-            "decode_tok_s": stats["decode_tok_s"], "itl_ms": stats["itl_ms"],
-            "server_prefill_tok_s": finite_or_none(median(server_pp), 2) if server_pp else None,
-            "server_decode_tok_s": stats["server_decode_tok_s"]}
+    row = {"depth": depth, "isl": stats["isl"], "samples": stats["samples"], "errors": stats["errors"],
+           "ttft_ms": stats["ttft_ms"], "prefill_tok_s": stats["prefill_tok_s"],
+           "decode_tok_s": stats["decode_tok_s"], "itl_ms": stats["itl_ms"],
+           "server_prefill_tok_s": finite_or_none(median(server_pp), 2) if server_pp else None,
+           "server_decode_tok_s": stats["server_decode_tok_s"]}
+    if warm is not None:
+        ws = request_stats(warm)
+        ok_warm = [r for r in warm if r.valid]
+        cold_ttft = bootstrap([r.ttft_ns / 1e6 for r in recs if r.valid and r.ttft_ns])
+        warm_ttft = bootstrap([r.ttft_ns / 1e6 for r in ok_warm if r.ttft_ns])
+        row.update({
+            "warm_samples": ws["samples"], "warm_errors": ws["errors"], "ttft_ms_warm": ws["ttft_ms"],
+            "decode_tok_s_warm": ws["decode_tok_s"],
+            "cached_fraction_warm": _fraction([r.cached_tokens for r in ok_warm], [r.isl for r in ok_warm]),
+            "ttft_ms_cold_iv": cold_ttft.model_dump(), "ttft_ms_warm_iv": warm_ttft.model_dump(),
+            "decode_tok_s_iv": bootstrap([m for r in recs if r.valid
+                                          for m in [_decode(r)] if m is not None]).model_dump()})
+    return row
+
+
+def _decode(rec: RequestRecord) -> float | None:
+    from lanekit.load.metrics import record_metrics
+
+    return record_metrics(rec).get("decode_tok_s")
+
+
+def _fraction(num: list[int | None], den: list[int | None]) -> float | None:
+    pairs = [(a, b) for a, b in zip(num, den) if a is not None and b]
+    return round(sum(a for a, _ in pairs) / sum(b for _, b in pairs), 4) if pairs else None

@@ -53,8 +53,18 @@ class ScenarioResult(BaseModel):
                    turns ≥ 2), isl_per_turn, ttft_ms_per_turn_warm/_cold, cached_tokens_per_turn,
                    cached_fraction, decode_tok_s, server_warm, server_cold (prefix_hit_rate there)
         depth      depths [{depth, isl, ttft_ms, prefill_tok_s, decode_tok_s, itl_ms,
-                   server_prefill_tok_s, server_decode_tok_s, samples, errors}], skipped_depths, ctx,
+                   server_prefill_tok_s, server_decode_tok_s, samples, errors; with warm re-sends also
+                   warm_samples, warm_errors, ttft_ms_warm, decode_tok_s_warm, cached_fraction_warm,
+                   ttft_ms_cold_iv, ttft_ms_warm_iv, decode_tok_s_iv}], skipped_depths, ctx,
                    calibration {tokens_per_word, overhead_tokens}
+        replay     trace, trace_sha256, mode, repeats, pin_output, sessions, requests, samples, errors, first_error,
+                   turn_s / session_s / ttft_ms / decode_tok_s as intervals {point, low, high, n, method},
+                   session_wall_s, evaluated_prefill_tok_s (prompt tokens really evaluated ÷ TTFT),
+                   server_prefill_tok_s, prompt_tokens, cached_tokens, evaluated_tokens, output_tokens,
+                   prefix_reuse, prefix_reuse_after_first, trace_extends {requests, extend_previous},
+                   schedule_lag_ms {p50, p90, max, n}, threading (delta: padded_calls, dropped_calls,
+                   resynced, recorded_replies), finish_reasons, per_turn [{session, turn, n, isl, cached,
+                   ttft_ms, e2e_s, osl}]
 
     Keys are only ever added within a schema_version. Stored samples keep integer nanoseconds.
     """
@@ -162,6 +172,9 @@ def request_stats(records: list[RequestRecord]) -> dict[str, Any]:
         "ttfr_ms": _r(ns_to_ms(median(col("ttfr_ns"))), 3), "ttfo_ms": _r(ns_to_ms(median(col("ttfo_ns"))), 3),
         "itl_ms": _r(ns_to_ms(median(col("itl_ns"))), 3), "e2e_ms": _r(ns_to_ms(median(col("e2e_ns"))), 3),
         "prefill_tok_s": _r(median(col("prefill_tok_s"))),
+        "evaluated_prefill_tok_s": _r(median(col("evaluated_prefill_tok_s"))),
+        "prompt_evaluated": _r(median(r.prompt_evaluated for r in valid), 1),
+        "cached_tokens": _r(median(r.cached_tokens for r in valid), 1),
         "osl": _r(median(r.osl for r in valid), 1), "isl": _r(median(r.isl for r in valid), 1),
         "server_decode_tok_s": _r(median(server)) if server else None,
     }

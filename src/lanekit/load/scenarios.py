@@ -33,6 +33,9 @@ from lanekit.load.sink import Sink
 from lanekit.load.stats import finite_or_none, ns_to_ms, percentile
 from lanekit.load.watch import Liveness, Watch
 
+# Client and engine decode rates further apart than this (percent) are said to disagree.
+AGREEMENT_WARN_PCT = 10.0
+
 __all__ = ["ScenarioResult", "run_depth", "run_prefix", "run_single", "run_sustained", "run_sweep"]
 
 
@@ -88,9 +91,16 @@ def run_single(base_url: str, model: str, *, samples: int = 5, max_tokens: int =
             agreement = None
             if stats["server_decode_tok_s"] and stats["decode_tok_s"]:
                 agreement = round(100.0 * (stats["decode_tok_s"] / stats["server_decode_tok_s"] - 1.0), 2)
+            warnings = _warnings(stats, roof)
+            if agreement is not None and abs(agreement) > AGREEMENT_WARN_PCT:
+                warnings.append(f"client decode {stats['decode_tok_s']} tok/s and the engine's own "
+                                f"{stats['server_decode_tok_s']} tok/s differ by {agreement:+.1f}%: one of the two "
+                                "clocks is wrong (a fake or proxied server?)")
+            if stats["cached_tokens"] and stats["isl"] and stats["cached_tokens"] > stats["isl"] / 2:
+                warnings.append(f"TTFT here is a prefix-cache hit: the server evaluated {stats['prompt_evaluated']:g} "
+                                f"of {stats['isl']:g} prompt tokens (cold prefill: the replay and context scenarios)")
             summary = {**stats, "server_agreement_pct": agreement, "max_tokens": max_tokens, "warmup": warmup,
-                       "prompt_version": version, "prompt_sha256": sha, "roofline": roof,
-                       "warnings": _warnings(stats, roof)}
+                       "prompt_version": version, "prompt_sha256": sha, "roofline": roof, "warnings": warnings}
             return rec.finish(summary)
 
     return run_coro(go)

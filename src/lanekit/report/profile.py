@@ -187,10 +187,11 @@ def _render(store, report: BakeoffReport, out: Path, *, final: Path, compare_wit
     (out / "lanes.yaml").write_text("# lane specs from lanekit run " + run_id + "\n"
                                     + yaml.safe_dump({"lanes": specs}, sort_keys=False))
     launch_files = {}
+    judged = {x.name: x.judged for x in report.lanes}
     for spec in specs:
         script = out / "launch" / f"{spec['name']}.sh"
         try:
-            script.write_text(launch_script(spec, template_beside=True))
+            script.write_text(launch_script(spec, template_beside=True, judged=judged.get(spec["name"])))
             _copy_chat_template(spec, out / "launch")
         except Exception as exc:  # noqa: BLE001 - e.g. binary missing on this machine: still write the unit
             script.write_text(f"#!/usr/bin/env bash\necho 'cannot render launch command: {exc}' >&2\nexit 1\n")
@@ -202,7 +203,7 @@ def _render(store, report: BakeoffReport, out: Path, *, final: Path, compare_wit
     best = report.lane(report.recommended) if report.recommended else None
     hermes_warnings: list[str] = []
     if best is not None:
-        cfg, env, hermes_warnings = hermes_files(best.spec)
+        cfg, env, hermes_warnings = hermes_files(best.spec, judged=best.judged)
         (out / "hermes" / "config.yaml").write_text(cfg)
         (out / "hermes" / ".env.example").write_text(env)
     else:
@@ -229,6 +230,8 @@ def _render(store, report: BakeoffReport, out: Path, *, final: Path, compare_wit
                                           if x.eval and x.eval.battery_sha256}),
                 "prompt_sha256": sorted({(x.bench.single or {}).get("prompt_sha256") for x in report.lanes
                                          if (x.bench.single or {}).get("prompt_sha256")}),
+                "trace_sha256": sorted({(x.bench.replay or {}).get("trace_sha256") for x in report.lanes
+                                        if (x.bench.replay or {}).get("trace_sha256")}),
                 "hermes_warnings": hermes_warnings, "plots": [f"plots/{p}" for p in plots], "launch": launch_files,
                 "report_html": "report.html", "llama_swap": "llama-swap/config.yaml" if swap else None,
                 "figures": [f.model_dump(mode="json") for f in figures],

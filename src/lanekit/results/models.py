@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, computed_field
 
 from lanekit.quality.result import QualityResult
+from lanekit.results.stats import Interval
 
 LANE_RESULT_SCHEMA_VERSION = 1
 REPORT_SCHEMA_VERSION = 2  # 1 was the untyped manifest of lane dicts
@@ -92,12 +93,28 @@ class DoctorOutcome(BaseModel):
 
 
 class BenchOutcome(BaseModel):
-    """Scenario summaries by name (single, sustained, sweep, and any the plan adds)."""
+    """Scenario summaries by name (replay, context, single, sustained, sweep, and any the plan adds),
+    plus intervals the bakeoff computed from their samples (e.g. `decode_tok_s` of single)."""
 
+    replay: dict[str, Any] | None = Field(None, description="the agent trace replayed (load.replay)")
+    context: dict[str, Any] | None = Field(None, description="cold/warm TTFT and decode at long contexts (depth)")
     single: dict[str, Any] | None = None
     sustained: dict[str, Any] | None = None
     sweep: dict[str, Any] | None = None
     extra: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    intervals: dict[str, Interval] = Field(default_factory=dict)
+
+    @property
+    def turn_s(self) -> Interval | None:
+        """Seconds per agent turn on the replayed trace (the headline speed), with its interval."""
+        raw = (self.replay or {}).get("turn_s")
+        iv = Interval.model_validate(raw) if isinstance(raw, dict) else None
+        return iv if iv is not None and iv.point is not None else None
+
+    @property
+    def prefix_reuse(self) -> float | None:
+        """Share of the replay's prompt tokens after each session's first request served from the cache."""
+        return number((self.replay or {}).get("prefix_reuse_after_first"))
 
     @property
     def decode_tok_s(self) -> float | None:
@@ -122,13 +139,15 @@ class UncleanRun(BaseModel):
 
 
 class EvalOutcome(BaseModel):
-    """The agent battery's scores on this lane."""
+    """The agent battery's scores on this lane; `intervals` holds Wilson intervals of the rates and
+    the seconds per successful task (bootstrap over runs)."""
 
     agent: str
     battery_sha256: str | None = None
     n_runs: int = 0
     summary: dict[str, Any] = Field(default_factory=dict)
     unclean_runs: list[UncleanRun] = Field(default_factory=list)
+    intervals: dict[str, Interval] = Field(default_factory=dict)
 
     def rate(self, key: str) -> float | None:
         return number(self.summary.get(key))
@@ -136,6 +155,20 @@ class EvalOutcome(BaseModel):
     @property
     def error_counts(self) -> dict[str, int]:
         return dict(self.summary.get("error_counts") or {})
+
+
+class JudgedWith(BaseModel):
+    """What the lane was judged with: the launch files carry exactly this (served context, output
+    cap, sampling, turn budget), so the lane a user runs is the lane that was measured."""
+
+    served_ctx: int | None = None
+    max_tokens: int | None = None
+    max_turns: int | None = None
+    task_timeout_s: float | None = None
+    sampling: dict[str, Any] | None = Field(None, description="the lane's server-side sampling (None: engine defaults)")
+    temperature: float | None = Field(None, description="a temperature the battery sent (None: the lane's)")
+    stream: bool = True
+    agent: str | None = None
 
 
 class TeardownOutcome(BaseModel):
@@ -175,6 +208,7 @@ class LaneResult(BaseModel):
     doctor: DoctorOutcome | None = None
     bench: BenchOutcome = Field(default_factory=BenchOutcome)
     eval: EvalOutcome | None = None
+    judged: JudgedWith | None = None
     teardown: TeardownOutcome | None = None
     quality: QualityResult | None = None
     notes: list[str] = Field(default_factory=list)
@@ -191,6 +225,17 @@ class LaneResult(BaseModel):
     @property
     def decode_tok_s(self) -> float | None:
         return self.bench.decode_tok_s
+
+    @property
+    def turn_s(self) -> Interval | None:
+        """Seconds per agent turn on the replayed workload, with its interval."""
+        return self.bench.turn_s
+
+    @property
+    def s_per_success(self) -> Interval | None:
+        """Battery seconds per successful task (None without a success)."""
+        iv = self.eval.intervals.get("s_per_success") if self.eval else None
+        return iv if iv is not None and iv.point is not None else None
 
     @property
     def pct_of_ceiling(self) -> float | None:
@@ -212,13 +257,17 @@ class LaneResult(BaseModel):
 
 
 class LaneVerdict(BaseModel):
-    """The ranking's conclusion about one lane (a pure function of the results)."""
+    """The ranking's conclusion about one lane (a pure function of the results). Lanes whose
+    headline intervals overlap share a `noise_group` and a rank: they are within noise, not ordered."""
 
     name: str
     eligible: bool
     reasons: list[str] = Field(default_factory=list)
     rank: int | None = None
     recommended: bool = False
+    noise_group: int | None = None
+    within_noise_of: list[str] = Field(default_factory=list)
+    headline: str | None = Field(None, description="what ordered the lane: s/turn (replay) or tok/s (single)")
 
 
 class Ranking(BaseModel):

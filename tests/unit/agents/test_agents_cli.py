@@ -89,8 +89,12 @@ def test_eval_on_a_lane_runs_the_battery_and_prints_the_stable_json(monkeypatch,
     real = lanekit.agents.run_battery
 
     def fake_run_battery(base_url, model, battery, **kw):
-        answer = {"choices": [{"message": {"role": "assistant", "content": "no idea"}, "finish_reason": "stop"}]}
-        transport = httpx.MockTransport(lambda req: httpx.Response(200, json=answer))
+        assert kw.get("stream") is True  # the loop asks for its replies streamed, as a real agent does
+        chunks = [{"choices": [{"index": 0, "delta": {"role": "assistant", "content": "no idea"}}]},
+                  {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}]
+        sse = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        transport = httpx.MockTransport(lambda req: httpx.Response(200, text=sse,
+                                                                   headers={"content-type": "text/event-stream"}))
         return real(base_url, model, battery, transport=transport, **kw)
 
     monkeypatch.setattr(lanekit.agents, "run_battery", fake_run_battery)

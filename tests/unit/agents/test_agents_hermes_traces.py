@@ -127,7 +127,7 @@ def test_content_calls_truncation_and_unreadable_tool_calls_in_sessions():
     cut = good_messages()[:1] + [{"role": "assistant", "content": "The pass", "finish_reason": "length"}]
     runs, _ = parse_sessions_export([json.dumps(session(messages=cut))])
     assert runs[0].stop_reason == "length"
-    assert [e.cls for e in score_runs(runs, BATTERY).runs[0].errors] == ["truncated", "no_call"]
+    assert [e.cls for e in score_runs(runs, BATTERY).runs[0].errors] == ["truncated"]
     broken = good_messages()
     broken[1]["tool_calls"] = '[{"id": "a", "function": {"name": "read_f'
     runs, _ = parse_sessions_export([json.dumps(session(messages=broken))])

@@ -103,15 +103,30 @@ def test_empty_or_nameless_call(bad):
     assert classes(s) == ["empty_call"]
 
 
-def test_truncated_reply_counts_once_per_partial_call_or_once_for_text():
+def test_truncated_is_its_own_class_with_the_cap_not_a_format_error():
     cut_text = score_run(run([turn(0, calls=[call()]), turn(1, "The passphrase is vio", finish="length")],
                              stop="length"), TASK)
     assert classes(cut_text) == ["truncated"] and not cut_text.finished and cut_text.outcome == "grader_fail"
+    assert not cut_text.clean and cut_text.format_errors == 0 and cut_text.attempts == 1  # the good call
+    assert cut_text.truncated == 1 and cut_text.truncated_at == 20  # the turn's 20 tokens: the cap it hit
+    assert "cut off at 20 tokens (the output cap)" in cut_text.errors[0].detail
+    # one per partial call; none of them is judged as an attempt (they could not be whole)
     cut_calls = score_run(run([turn(0, calls=[call(arguments='{"pa'), call(call_id="c2")], finish="length")],
                               stop="length", final=None), TASK)
-    assert classes(cut_calls) == ["truncated", "truncated"] and cut_calls.attempts == 2
+    assert classes(cut_calls) == ["truncated", "truncated"] and (cut_calls.attempts, cut_calls.format_errors) == (0, 0)
+    # cut off before the owed call: the budget stopped it, so no no_call is charged
     rambling = score_run(run([turn(0, "Sure! Files are great because", finish="length")], stop="length"), TASK)
-    assert classes(rambling) == ["truncated", "no_call"]  # a cut-off text reply is still no call
+    assert classes(rambling) == ["truncated"] and rambling.format_errors == 0
+
+
+def test_truncation_is_summarised_apart_from_format_errors():
+    runs = [run([turn(0, "Sure! Files are", finish="length")], stop="length", run_id="a"),
+            run([turn(0, calls=[call()]), turn(1, "violet-harbor-42")], run_id="b")]
+    summary = score_runs(runs, BATTERY).summary
+    assert summary["truncated_runs"] == 1 and summary["truncation_cap_tokens"] == 20
+    assert summary["format_errors"] == 0 and summary["format_error_rate"] == 0.0
+    assert summary["error_counts"]["truncated"] == 1 and "truncated" not in summary["attempt_error_counts"]
+    assert summary["clean_run_rate"] == 0.5
 
 
 def test_no_call_where_one_was_required_counts_as_a_failed_attempt():

@@ -16,7 +16,7 @@ def test_default_plan_tells_the_story():
     assert fixed.chat_template_file == "qwen2.5-coder-tools"
     assert fixed.ctx >= 65_536  # Hermes' floor, per request
     quick = plan.quick()
-    assert quick.bench.single.samples < plan.bench.single.samples
+    assert quick.bench.single.max_tokens < plan.bench.single.max_tokens  # shorter, never fewer than 3 samples
     assert quick.digest() != plan.digest()
 
 
@@ -47,3 +47,20 @@ def test_select_returns_a_validated_plan_of_the_named_lanes():
     assert [s.name for s in plan.lane_specs()] == ["smollm2-135m", "qwen-coder-stock", "qwen-coder-fixed"]
     with pytest.raises(ConfigError, match="unknown lane"):
         plan.select(["nope"])
+
+
+def test_the_workload_comes_first_and_long_context_defaults_to_the_harness_floor():
+    plan = parse_plan({"lanes": [{"name": "a", "model": "m"}]})
+    assert plan.bench.replay.trace == "embedded:core" and plan.bench.replay.repeats >= 3
+    assert plan.bench.context.resolved_depths() == [16_384, 32_768, 64_000]  # Hermes refuses below 64,000
+    own = parse_plan({"lanes": [{"name": "a", "model": "m"}],
+                      "bench": {"replay": {"trace": "my.trace.jsonl", "mode": "delta", "repeats": 5},
+                                "context": {"depths": [2048]}}})
+    assert own.bench.replay.mode == "delta" and own.bench.context.resolved_depths() == [2048]
+    with pytest.raises(ConfigError, match=r"bench\.replay\.mode"):
+        parse_plan({"lanes": [{"name": "a", "model": "m"}], "bench": {"replay": {"mode": "fast"}}})
+    off = parse_plan({"lanes": [{"name": "a", "model": "m"}], "bench": {"replay": None, "context": None}})
+    assert off.bench.replay is None and off.bench.context is None
+    # speeds get at least three repeats even trimmed
+    quick = default_plan().quick()
+    assert quick.bench.single.samples >= 3 and quick.bench.replay.repeats >= 3

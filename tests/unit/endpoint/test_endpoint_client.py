@@ -232,3 +232,41 @@ def test_a_server_that_keeps_dropping_connections_is_an_error_after_the_retries(
 
     rec = stream([], transport=httpx.MockTransport(handler))
     assert not rec.ok and rec.attempts == 3 and "RemoteProtocolError" in rec.error
+
+
+def test_a_blocking_request_is_interrupted_by_a_signal_at_once():
+    """Ctrl-C during a synchronous request (doctor, agent loop) must not wait for the request's deadline."""
+    import asyncio as _asyncio
+    import os
+    import signal
+    import threading
+    import time as _time
+
+    from lanekit.endpoint.client import SyncEndpointClient
+
+    class Stop(Exception):
+        pass
+
+    async def hang(request):
+        await _asyncio.sleep(30)
+        return httpx.Response(200, json={})
+
+    def raise_stop(signum, frame):
+        raise Stop
+
+    import pytest
+
+    old = signal.signal(signal.SIGINT, raise_stop)
+    client = SyncEndpointClient("http://lane/v1", "m", transport=httpx.MockTransport(hang))
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        timer.start()
+        t0 = _time.monotonic()
+        with pytest.raises(Stop):
+            client.request(messages=[{"role": "user", "content": "hi"}], stream=False, timeout_s=30)
+        assert _time.monotonic() - t0 < 5.0
+    finally:
+        timer.cancel()
+        timer.join()
+        signal.signal(signal.SIGINT, old)
+        client.close()

@@ -243,3 +243,21 @@ def test_a_locked_store_never_stalls_the_timed_stream(tmp_path):
     assert time.monotonic() - t0 >= 1.0     # ...while the summary (after them) waited for the disk
     assert len(store.samples(run_id, "l", "single")) == 5
     store.close()
+
+
+def test_single_warns_when_client_and_engine_clocks_disagree_and_when_ttft_was_a_cache_hit():
+    from load_fakes import FakeClock
+
+    # the fake engine claims 100 tok/s in its timings but streams instantly (no fake clock)
+    fast = run_single(URL, "m", samples=2, max_tokens=16, transport=llm_transport(decode_tok_s=100.0))
+    assert any("differ by" in w and "clocks" in w for w in fast.summary["warnings"])
+    clock = FakeClock()
+    cached = run_single(URL, "m", samples=2, max_tokens=16, clock=clock,
+                        transport=llm_transport(decode_tok_s=100.0, clock=clock, prompt_tokens=lambda b: 80,
+                                                cached=lambda b: 79))
+    s = cached.summary
+    assert not any("differ by" in w for w in s["warnings"])  # on one clock they agree
+    assert s["prompt_evaluated"] == 1 and s["cached_tokens"] == 79
+    assert any("evaluated 1 of 80 prompt tokens" in w for w in s["warnings"])
+    # prefill over the evaluated token, not over the 79 cached ones
+    assert s["evaluated_prefill_tok_s"] < s["prefill_tok_s"] / 50

@@ -41,8 +41,12 @@ def test_same_lanes_across_runs_with_what_changed_and_the_deltas():
     decode = next(m for m in fixed.metrics if m.metric == "decode tok/s")
     assert decode.verdict == "better" and abs(decode.delta_pct - 20.0) < 1e-6
     assert delta_text(decode) == "+20.0 % (better)"
-    # called on p10-p90 spreads (this run has no confidence intervals): the note says what that misses
-    spread_note = next(n for n in comp.notes if n.startswith("judged on p10–p90 spreads"))
+    assert decode.cells[0].bounds == "interval" and not any("spreads" in n for n in comp.notes)
+    # without confidence intervals a change is called on p10-p90 spreads: a note says what they miss
+    for x in (*a.lanes, *b.lanes):
+        x.bench.intervals = {}
+    spread = compare_reports([a, b])
+    spread_note = next(n for n in spread.notes if n.startswith("judged on p10–p90 spreads"))
     assert "qwen-fixed decode tok/s" in spread_note and "qwen-q8" not in spread_note
     q8 = next(m for m in lanes["qwen-q8"].metrics if m.metric == "decode tok/s")
     assert q8.verdict == "within noise"  # 1 % apart, spreads of ±3 % overlap

@@ -65,3 +65,24 @@ def test_a_profile_launch_script_reads_the_chat_template_beside_it(tmp_path):
                          env={"PATH": "/usr/bin:/bin", "CHAT_TEMPLATE": "/t.jinja"})
     assert "/t.jinja" in out.stdout.split()
     assert "lanes/templates/qwen2.5-coder-tools.jinja" in launch_script(spec)
+
+
+def test_the_hermes_config_and_script_carry_what_the_lane_was_judged_with(tmp_path):
+    from lanekit.results.models import JudgedWith
+
+    spec = _spec(tmp_path, max_output_tokens=4096, sampling={"temperature": 0.7, "top_p": 0.8})
+    # llama-server served less than the spec asked (a slot capped at the training context)
+    judged = JudgedWith(served_ctx=32768, max_tokens=512, max_turns=6,
+                        sampling={"temperature": 0.7, "top_p": 0.8}, agent="builtin")
+    cfg_text, _, warnings = hermes_files(spec, judged=judged)
+    cfg = yaml.safe_load(cfg_text)
+    assert cfg["model"]["context_length"] == cfg["auxiliary"]["compression"]["context_length"] == 32768
+    assert cfg["model"]["max_tokens"] == 512 and cfg["agent"]["max_turns"] == 6
+    assert warnings and "32,768" in warnings[0]  # below Hermes' floor: said, not hidden
+    assert "# Judged with: served context 32768 tokens per request; output cap 512" in cfg_text
+    assert "temperature 0.7, top_p 0.8" in cfg_text
+    script = launch_script(spec, judged=judged)
+    assert "# Judged with: served context 32768" in script
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    args = out.stdout.split()
+    assert args[args.index("--temp") + 1] == "0.7" and args[args.index("-n") + 1] == "4096"

@@ -64,7 +64,7 @@ def test_reasons_say_which_errors_and_which_runs():
                  error_counts={"truncated": 20, "unknown_tool": 0, "call_in_content": 1},
                  unclean=[("find_then_read", "truncated ×20")])
     reasons = reasons_against(lane, RankingCfg())
-    assert reasons[0] == "format-error rate 61% > 0% (truncated ×20, call_in_content ×1)"
+    assert reasons[0] == "format-error rate 61% > 0% (call_in_content ×1)"  # truncated is not a format error
     assert reasons[1] == "clean-run rate 88% < 100% (find_then_read: truncated ×20)"
 
 
@@ -72,3 +72,56 @@ def test_results_round_trip_through_json():
     lane = _lane("a", 12.5)
     again = LaneResult.model_validate_json(lane.model_dump_json())
     assert again == lane and again.decode_tok_s == 12.5 and again.schema_version == 1
+
+
+def _replayed(name, point, low, high, total=1, n=30):
+    lane = _lane(name, 10.0, total=total)
+    lane.bench.replay = {"turn_s": {"point": point, "low": low, "high": high, "n": n, "method": "stratified-bootstrap-mean"},
+                         "prefix_reuse_after_first": 0.9}
+    return lane
+
+
+def test_seconds_per_agent_turn_orders_and_overlapping_lanes_are_within_noise():
+    lanes = [_replayed("slow", 3.0, 2.8, 3.2), _replayed("a", 1.00, 0.95, 1.05, total=200),
+             _replayed("b", 1.02, 0.97, 1.08, total=100), _lane("no-replay", 500.0)]
+    ranking = rank(lanes, RankingCfg())
+    order = [v.name for v in ranking.verdicts if v.eligible]
+    # replayed lanes first (fewest seconds per turn), the lane without a replay after them
+    assert order == ["a", "b", "slow", "no-replay"]
+    a, b, slow = ranking.of("a"), ranking.of("b"), ranking.of("slow")
+    # a and b overlap: same rank, said to be within noise, not ordered
+    assert a.rank == b.rank == 1 and a.within_noise_of == ["b"] and b.within_noise_of == ["a"]
+    assert slow.rank == 2 and not slow.within_noise_of and a.headline == "s/turn"
+    # among lanes within noise the one needing less memory is recommended, and the verdict says why
+    assert ranking.recommended == "b" and b.recommended and not a.recommended
+    assert "Within noise of a" in ranking.verdict and "s per agent turn" in ranking.verdict
+    assert "n=30" in ranking.verdict
+
+
+def test_lanes_apart_beyond_their_intervals_are_ordered():
+    ranking = rank([_replayed("x", 1.5, 1.45, 1.55), _replayed("y", 1.0, 0.98, 1.02, total=999)], RankingCfg())
+    assert ranking.recommended == "y" and ranking.of("x").rank == 2 and not ranking.of("y").within_noise_of
+
+
+def test_truncation_is_named_as_the_budget_not_the_format():
+    lane = _lane("reasoner", 30.0, fer=0.0, crr=0.75, unclean=[("count_lines", "truncated at the 512-token cap")])
+    lane.eval.summary.update(truncated_runs=2, truncation_cap_tokens=512, error_counts={"truncated": 2})
+    reasons = reasons_against(lane, RankingCfg())
+    assert not any(r.startswith("format-error") for r in reasons)
+    assert any("cut off at the 512-token output cap: the budget, not the format" in r for r in reasons)
+    assert any("count_lines: truncated at the 512-token cap" in r for r in reasons)
+
+
+def test_rate_reasons_carry_their_wilson_interval():
+    from lanekit.results.stats import wilson
+
+    lane = _lane("q", 10.0, fer=0.25, crr=1.0)
+    lane.eval.intervals = {"format_error_rate": wilson(2, 8)}
+    assert reasons_against(lane, RankingCfg())[0] == "format-error rate 25% [7%–59%] n=8 > 0%"
+
+
+def test_a_lane_that_failed_some_of_the_agents_requests_is_not_ranked_on_the_rest():
+    lane = _replayed("short-ctx", 0.5, 0.45, 0.55)
+    lane.bench.replay.update(errors=3, requests=60, first_error="HTTP 400: the request exceeds the context size")
+    reasons = reasons_against(lane, RankingCfg())
+    assert reasons == ["replay: 3 of 60 agent requests failed (HTTP 400: the request exceeds the context size)"]

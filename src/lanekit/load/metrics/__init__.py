@@ -11,6 +11,7 @@ from lanekit.load.metrics import (  # noqa: F401  (importing registers each metr
     decode_rate,
     e2e,
     e2e_output_rate,
+    evaluated_prefill_rate,
     itl,
     prefill_rate,
     prefix_hit_rate,
