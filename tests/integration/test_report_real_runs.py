@@ -95,10 +95,13 @@ def test_the_profile_is_replaced_whole_and_compares_with_the_previous_run(profil
     _, ids, _ = runs
     assert not (out / "launch" / "stale-lane.sh").exists()
     assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".profile.")]  # no temp dir left
-    assert manifest["run_id"] == ids[1] and manifest["recommended"] in ("smol-p1", "smol-p2")
+    # SmolLM2 may be cut off at the battery's output cap, a gate no threshold opens: then nothing is
+    # recommended, which the profile must still render
+    assert manifest["run_id"] == ids[1] and manifest["recommended"] in ("smol-p1", "smol-p2", None)
     assert [r["run_id"] for r in manifest["comparison"]["runs"]] == ids  # the previous run of the plan
     assert {f["id"] for f in manifest["figures"]} >= {"speed", "sweep", "sustained"}
-    assert (out / "hermes" / "config.yaml").is_file() and (out / "llama-swap" / "config.yaml").is_file()
+    assert (out / "hermes" / ("config.yaml" if manifest["recommended"] else "README.md")).is_file()
+    assert (out / "llama-swap" / "config.yaml").is_file()
 
 
 def test_report_html_of_a_real_run_in_headless_chromium(profile, tmp_path):
@@ -112,7 +115,8 @@ def test_report_html_of_a_real_run_in_headless_chromium(profile, tmp_path):
         compare = pg.inner_text("#compare")
         assert manifest["comparison"]["runs"][0]["run_id"] in compare and "--batch-size" in compare
         hrefs = pg.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
-    for target in ("launch/smol-p1.sh", "launch/smol-p2.sh", "hermes/config.yaml", "llama-swap/config.yaml",
+    hermes = "hermes/config.yaml" if manifest["recommended"] else "hermes/README.md"
+    for target in ("launch/smol-p1.sh", "launch/smol-p2.sh", hermes, "llama-swap/config.yaml",
                    "manifest.json", "raw/run.csv"):
         assert target in hrefs and (out / target).is_file(), target
 
@@ -182,7 +186,7 @@ def test_the_llama_swap_entry_starts_the_lane_as_llama_swap_would(profile):
     polls proxy + checkEndpoint; the model it serves is the one `useModelName` asks for."""
     out, manifest = profile
     doc = yaml.safe_load((out / "llama-swap" / "config.yaml").read_text())
-    name = manifest["recommended"]
+    name = manifest["recommended"] or next(iter(doc["models"]))
     entry = doc["models"][name]
     assert next(iter(doc["models"])) == name  # rank order
     port = 18947
