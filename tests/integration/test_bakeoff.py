@@ -62,7 +62,7 @@ def test_bakeoff_ranks_reports_failures_and_writes_profile(llama_server, tmp_pat
     readme = (out / "README.md").read_text()
     assert "| smol | llamacpp |" in readme and f"{smol.decode_tok_s:.1f}" in readme
     assert "bad-binary** failed at `guard`" in readme
-    for png in ("tok_s.png", "sweep.png", "sustained.png"):
+    for png in ("speed.png", "sweep.png", "sustained.png"):
         assert (out / "plots" / png).stat().st_size > 5000, png
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["schema_version"] == 2 and manifest["run_id"] == result.run_id
@@ -209,4 +209,4 @@ def test_default_plan_end_to_end(llama_server, qwen_path, tmp_path):
         assert cfg["model"]["context_length"] == cfg["auxiliary"]["compression"]["context_length"] == 65536
     readme = (out / "README.md").read_text()
     assert all(f"| {name} |" in readme for name in lanes)
-    assert {p.name for p in (out / "plots").iterdir()} >= {"tok_s.png", "sweep.png", "sustained.png"}
+    assert {p.name for p in (out / "plots").iterdir()} >= {"speed.png", "sweep.png", "sustained.png"}

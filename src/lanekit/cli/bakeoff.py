@@ -55,20 +55,17 @@ def register(app: typer.Typer) -> None:
             read_trace(replay)  # a bad trace fails here, in one line, before any lane starts
             cfg = (the_plan.bench.replay or ReplayCfg()).model_copy(update={"trace": replay})
             the_plan = the_plan.model_copy(update={"bench": the_plan.bench.model_copy(update={"replay": cfg})})
+        from lanekit.report.profile import check_out_dir
+
+        check_out_dir(out)  # before an hour of lanes, not after
         progress_console = Console(stderr=True)
         result = run_bakeoff(the_plan, out_dir=out, agent=agent, resume=not fresh, console=progress_console,
                              wait=wait)
         if json_out:
             print_json(result.model_dump(mode="json"))
         else:
-            from lanekit.report.render.markdown import lane_table
+            from lanekit.cli.tables import print_bakeoff_end
 
-            if result.resumed_lanes:
-                console.print(f"resumed run {result.run_id}: skipped finished lanes {', '.join(result.resumed_lanes)}")
-            console.print(lane_table(result), markup=False)
-            console.print(f"profile: {result.out_dir}/README.md  (run {result.run_id}, "
-                          f"{(result.elapsed_s or 0) / 60:.1f} min)", markup=False)
-            console.print(result.verdict, markup=False, style="bold red" if result.nothing_measured else "bold",
-                          soft_wrap=not console.is_terminal)
+            print_bakeoff_end(console, result)
         if result.nothing_measured:  # a measured "nothing eligible" is exit 0; no measurement at all is not
             raise typer.Exit(EXIT_NOTHING_MEASURED)

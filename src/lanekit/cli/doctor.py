@@ -43,13 +43,21 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(report.stable_json())
         else:
+            from rich.table import Table
+            from rich.text import Text
+
             console.print(f"doctor {report.base_url}  model={report.model}  engine={report.engine or '?'}"
-                          + (f"  harness={report.harness}" if report.harness else ""), markup=False, soft_wrap=True)
+                          + (f"  harness={report.harness}" if report.harness else ""), markup=False)
+            # a grid, so a long detail or fix wraps under itself instead of past the terminal's edge
+            grid = Table.grid(padding=(0, 1))
+            grid.add_column(no_wrap=True)
+            grid.add_column(no_wrap=True)
+            grid.add_column(overflow="fold", ratio=1)
             for c in report.checks:
-                console.print(f"  [{_STYLE[c.status]}]{c.status:4}[/]  {c.name:13} {escape(c.detail)}", soft_wrap=True,
-                              highlight=False)
+                grid.add_row(Text(f" {c.status:4}", style=_STYLE[c.status]), c.name, Text(c.detail))
                 if c.fix and c.status != "pass":
-                    console.print(f"        fix: {c.fix}", markup=False, soft_wrap=True)
-            console.print(f"verdict: [{_STYLE[report.verdict]}]{report.verdict}[/]")
+                    grid.add_row("", "", Text(f"fix: {c.fix}"))
+            console.print(grid)
+            console.print(f"verdict: [{_STYLE[report.verdict]}]{escape(report.verdict)}[/]")
         if report.verdict == "fail":
             raise typer.Exit(1)

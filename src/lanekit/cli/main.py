@@ -15,19 +15,37 @@ import typer
 import lanekit.cli as cli_pkg
 from lanekit.errors import LanekitError
 
-_NOT_COMMANDS = {"main", "output"}
+_NOT_COMMANDS = {"main", "output", "tables"}
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from lanekit import __version__
+
+        print(f"lanekit {__version__}")
+        raise typer.Exit()
 
 
 def build_app() -> typer.Typer:
-    """Create the typer app with every command module registered, in name order."""
+    """Create the typer app with every command module registered, in name order.
+
+    Shell completion is typer's: `lanekit --install-completion` (bash, zsh, fish, PowerShell), or
+    `lanekit --show-completion` to print the script.
+    """
     app = typer.Typer(
         name="lanekit",
         help="Size, launch, benchmark and judge local LLM serving lanes for an agent harness.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
+
+    @app.callback()
+    def _root(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                           help="print lanekit's version and exit")) -> None:
+        """Size, launch, benchmark and judge local LLM serving lanes for an agent harness."""
+
     for info in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):
         if info.name in _NOT_COMMANDS or info.name.startswith("_"):
             continue

@@ -10,6 +10,7 @@ def register(app: typer.Typer) -> None:
     def models(json_out: bool = typer.Option(False, "--json", help="print JSON")) -> None:
         """List the models lanekit ships without downloads; assemble the split Qwen GGUF once."""
         from rich.table import Table
+        from rich.text import Text
 
         from lanekit.cli.output import console, print_json
         from lanekit.lanes.embedded import status
@@ -18,9 +19,15 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(rows)
             return
-        table = Table("id", "model", "quant", "size", "tools", "status")
+        # the id is what a lane's `model:` takes: never cut; titles and paths go under the table, folded
+        table = Table("id", "quant", "size", "tools", "status")
+        table.columns[0].no_wrap = True
         for r in rows:
             size = f"{r['bytes'] / 1e6:,.0f} MB" if r["bytes"] else "-"
-            state = f"[green]ok[/] {r['path']}" if r["available"] else f"[red]missing[/] — {r['install']}"
-            table.add_row(r["id"], r["title"], r["quant"], size, "yes" if r["calls_tools"] else "no", state)
+            state = Text("ok", style="green") if r["available"] else Text("missing", style="red")
+            table.add_row(r["id"], r["quant"], size, "yes" if r["calls_tools"] else "no", state)
         console.print(table)
+        for r in rows:
+            where = r["path"] if r["available"] else f"install: {r['install']}"
+            console.print(Text(f"{r['id']}: {r['title']}", overflow="fold"))
+            console.print(Text(f"  {where}", overflow="fold"))

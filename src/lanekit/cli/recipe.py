@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         json_out: bool = typer.Option(False, "--json", help="print the recipe as JSON"),
     ) -> None:
         """Print the launch command for MODEL on ENGINE × HW, with the flags the field reports need."""
-        from lanekit.cli.output import console, print_json
+        from lanekit.cli.output import comment_lines, console, print_json, shell_lines
         from lanekit.lanes.recipes import resolve_recipe
 
         overrides = {"ctx": ctx, "parallel": parallel, "port": port, "name": name, **_parse_sets(sets)}
@@ -82,16 +82,22 @@ def register(app: typer.Typer) -> None:
         if json_out:
             print_json(rec)
             return
-        console.print(f"# {rec.model} on {rec.engine} × {rec.hw}"
-                      + (f" for {rec.harness} (context {rec.served_ctx:,} per request)" if rec.harness else ""),
+        # on a terminal: folded to its width, every line still pasting into a shell (continuations,
+        # comments); piped: one line per command, whole, for scripts and grep
+        width = console.width if console.is_terminal else 10**6
+        console.print(comment_lines(f"{rec.model} on {rec.engine} × {rec.hw}"
+                                    + (f" for {rec.harness} (context {rec.served_ctx:,} per request)"
+                                       if rec.harness else ""), width=width),
                       markup=False, soft_wrap=True, style="dim")
         for step in rec.pre_start:
-            console.print(step, markup=False, soft_wrap=True)
-        console.print(rec.command, markup=False, soft_wrap=True)
+            console.print(shell_lines(step, width), markup=False, soft_wrap=True)
+        console.print(shell_lines(rec.command, width), markup=False, soft_wrap=True)
         for step in rec.post_start:
-            console.print(step, markup=False, soft_wrap=True)
+            console.print(shell_lines(step, width), markup=False, soft_wrap=True)
         if rec.stop:
-            console.print(f"# stop: {' '.join(rec.stop)}", markup=False, soft_wrap=True, style="dim")
-        console.print(f"# health {rec.health_url}   metrics {rec.metrics_url or '-'}", markup=False, soft_wrap=True, style="dim")
+            console.print(comment_lines(f"stop: {' '.join(rec.stop)}", width=width), markup=False, soft_wrap=True,
+                          style="dim")
+        console.print(comment_lines(f"health {rec.health_url}   metrics {rec.metrics_url or '-'}", width=width),
+                      markup=False, soft_wrap=True, style="dim")
         for note in rec.notes:
-            console.print(f"# note: {note}", markup=False, soft_wrap=True, style="dim")
+            console.print(comment_lines(f"note: {note}", width=width), markup=False, soft_wrap=True, style="dim")

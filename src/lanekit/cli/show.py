@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
         samples: bool = typer.Option(False, "--samples", help="include every stored sample (JSON only)"),
         db: str | None = typer.Option(None, "--db", help="results store (default: $LANEKIT_HOME/results.sqlite)"),
         json_out: bool = typer.Option(False, "--json", help="print JSON"),
+        csv_out: bool = typer.Option(False, "--csv", help="print every sample and summary as CSV (one row each)"),
     ) -> None:
         """Show one run: status, meta, each lane × scenario summary, and the bakeoff's lane steps."""
         import time
@@ -48,6 +49,18 @@ def register(app: typer.Typer) -> None:
         from lanekit.cli.output import console, print_json
         from lanekit.report.store import Store
 
+        if csv_out:
+            import sys
+
+            from lanekit.report.export import run_rows, write_csv
+
+            if json_out:
+                from lanekit.errors import ConfigError
+
+                raise ConfigError("--csv and --json both given", fix="pick one output format")
+            with Store(db) as store:
+                write_csv(run_rows(store, store.resolve_run_id(run)), sys.stdout)
+            return
         with Store(db) as store:
             doc = run_document(store, run, with_samples=samples and json_out)
         if json_out:

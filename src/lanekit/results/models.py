@@ -303,6 +303,8 @@ class BakeoffReport(BaseModel):
     resumed_lanes: list[str] = Field(default_factory=list)
     lanes: list[LaneResult] = Field(default_factory=list, description="in plan order")
     ranking: Ranking = Field(default_factory=Ranking)
+    warnings: list[str] = Field(default_factory=list, description="reasons to distrust the ranking's order "
+                                                                  "(noisy numbers; `report.noise`)")
     out_dir: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]

@@ -108,6 +108,13 @@ def diagnostics_table(report: BakeoffReport) -> str:
     return "\n".join(rows)
 
 
+def _warnings_section(report: BakeoffReport) -> list[str]:
+    """Reasons to distrust the ranking's order (`report.noise`), right under the table."""
+    if not report.warnings:
+        return []
+    return ["## Read the ranking with care", "", *(f"- {w}" for w in report.warnings), ""]
+
+
 def _noise_lines(report: BakeoffReport) -> list[str]:
     out = []
     seen: set[str] = set()
@@ -243,6 +250,7 @@ def render_readme(report: BakeoffReport, plots: list[str]) -> str:
              "token of the fixed single-stream prompt. cold / warm TTFT at depth: a unique prompt of that many "
              "tokens, then the same prompt re-sent (served from the prefix cache). % of roofline: measured ÷ "
              "(bandwidth ÷ bytes of active weights read per token)."), ""]
+    lines += _warnings_section(report)
     lines += _why_section(report) + [""]
     for name in plots:
         lines += [f"![{name}](plots/{name})", ""]
@@ -279,6 +287,9 @@ def render_readme(report: BakeoffReport, plots: list[str]) -> str:
               "- `lanes.yaml` — the lane specs (`lanekit up NAME --lanes-file lanes.yaml`).",
               "- `launch/<lane>.sh`, `launch/lanekit-<lane>.service` — start a lane by hand or under systemd (chat templates are copied beside the scripts; PORT, HOST, LLAMA_SERVER, MODEL, CHAT_TEMPLATE override).",
               "- `hermes/config.yaml`, `hermes/.env.example` — Hermes Agent on the recommended lane.",
+              "- `report.html` — this profile as one page with interactive plots (works offline).",
+              "- `llama-swap/config.yaml` — the lanes behind one llama-swap endpoint (eligible lanes listed).",
+              "- `raw/run.csv` — every sample and summary as CSV (also `lanekit show RUN --csv`).",
               "- `plots/` — the figures above; `raw/` — every sample, step and agent trace.",
               "- Re-render with `lanekit profile RUN --out DIR`.", ""]
     return "\n".join(lines)

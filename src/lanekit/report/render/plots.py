@@ -1,11 +1,15 @@
-"""PNG plots for the profile: decode tok/s per lane, sweep curves, sustained tok/s over time."""
+"""PNG plots for the profile README, drawn with matplotlib from `report.figures` (the same figures
+the HTML report draws interactively): error bars where the data has intervals, integer ticks on
+count axes, one colour per lane throughout.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from lanekit.results.models import BakeoffReport
+from lanekit.report.figures import Figure, Trace
+
+_DASH = {"solid": "-", "dash": "--", "dot": ":"}
 
 
 def _plt():
@@ -17,100 +21,87 @@ def _plt():
     return plt
 
 
-def sweep_points(summary: dict[str, Any] | None) -> list[tuple[int, float, float | None]]:
-    """(concurrency, aggregate tok/s, per-request tok/s) from a sweep summary."""
-    if not summary:
-        return []
-    levels = summary.get("levels") or []
-    out = []
-    for lvl in levels:
-        c = lvl.get("concurrency")
-        agg = lvl.get("aggregate_tok_s")
-        if c is not None and agg is not None:
-            out.append((int(c), float(agg), lvl.get("per_request_tok_s")))
-    return sorted(out)
+def _yerr(t: Trace):
+    if t.err_minus is None or t.err_plus is None:
+        return None
+    return [[m or 0.0 for m in t.err_minus], [p or 0.0 for p in t.err_plus]]
 
 
-def sustained_points(summary: dict[str, Any] | None) -> list[tuple[float, float]]:
-    """(seconds since start, tok/s) per interval from a sustained summary."""
-    if not summary:
-        return []
-    out = []
-    for item in summary.get("intervals") or []:
-        t, v = item.get("t_s"), item.get("tok_s")
-        if t is not None and v is not None:
-            out.append((float(t), float(v)))
-    return out
+def _bar_group(ax, fig: Figure) -> None:
+    cats = fig.x_ticks
+    for t in fig.traces:
+        if t.hidden:
+            continue
+        pos = [cats.index(x) for x in t.x]
+        if t.kind == "bar":
+            ax.bar(pos, [y or 0.0 for y in t.y], color=t.colour, alpha=0.35 if t.faded else 0.9, yerr=_yerr(t),
+                   capsize=4, ecolor="#222222", label=None)
+            for p, y in zip(pos, t.y):
+                if y is not None:
+                    ax.annotate(f"{y:,.3g}", (p, y), textcoords="offset points", xytext=(0, 3), ha="center",
+                                fontsize=8)
+        else:
+            ax.plot(pos, t.y, linestyle="none", marker="D", color=t.colour, label=t.name)
+    ax.set_xticks(range(len(cats)), [str(c) for c in cats], rotation=20 if len(cats) > 3 else 0, ha="right"
+                  if len(cats) > 3 else "center", fontsize=8)
 
 
-def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, title: str, legend: bool = True) -> Path:
-    """Label, grid, legend, save and close one figure."""
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    if legend:
-        ax.legend(fontsize=8)
+def _lines(ax, ax2, fig: Figure) -> None:
+    for t in (t for t in fig.traces if not t.hidden):
+        target = ax2 if t.y2 and ax2 is not None else ax
+        style = "none" if t.kind == "markers" else _DASH[t.dash]
+        target.errorbar(t.x, [y if y is not None else float("nan") for y in t.y], yerr=_yerr(t), color=t.colour,
+                        linestyle=style, marker="o" if t.kind != "line" or len(t.x) < 30 else None, markersize=4,
+                        capsize=3, label=t.name)
+        if t.kind == "markers" and t.text:
+            for x, y, label in zip(t.x, t.y, t.text):
+                target.annotate(label.split(":")[0], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if fig.integer_x:
+        ticks = fig.x_ticks
+        if len(ticks) <= 16:
+            ax.set_xticks(ticks, [str(int(x)) for x in ticks])
+        else:
+            from matplotlib.ticker import MaxNLocator
+
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def axes_of(fig: Figure):
+    """(matplotlib figure, main axes) with `fig` drawn on them, not yet saved."""
+    plt = _plt()
+    n_legend = sum(1 for t in fig.traces if t.kind != "bar")
+    mpl_fig, ax = plt.subplots(figsize=(8, 4.6))
+    ax2 = ax.twinx() if fig.y2_label and any(t.y2 for t in fig.traces) else None
+    if fig.x_kind == "category":
+        _bar_group(ax, fig)
+    else:
+        _lines(ax, ax2, fig)
+    ax.set_xlabel(fig.x_label)
+    ax.set_ylabel(fig.y_label)
+    if ax2 is not None:
+        ax2.set_ylabel(fig.y2_label)
+    ax.set_title(fig.title)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _plt().close(fig)
+    if fig.x_kind != "category" or n_legend:
+        handles, labels = ax.get_legend_handles_labels()
+        if ax2 is not None:
+            h2, l2 = ax2.get_legend_handles_labels()
+            handles, labels = handles + h2, labels + l2
+        if handles:
+            ax.legend(handles, labels, fontsize=7, loc="best")
+    mpl_fig.tight_layout()
+    return mpl_fig, ax
+
+
+def draw(fig: Figure, path: Path) -> Path:
+    """Render one figure to a PNG at `path`."""
+    mpl_fig, _ = axes_of(fig)
+    mpl_fig.savefig(path, dpi=110)
+    _plt().close(mpl_fig)
     return path
 
 
-def plot_tok_s(report: BakeoffReport, path: Path) -> Path | None:
-    data = [(x.name, x.decode_tok_s, x.sizing.decode_ceiling_tok_s, v.eligible) for x, v in report.ranked()
-            if x.decode_tok_s]
-    if not data:
-        return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(data) + 1.8))
-    names = [d[0] for d in data]
-    colors = ["#2e7d32" if d[3] else "#9e9e9e" for d in data]
-    ax.barh(names, [d[1] for d in data], color=colors)
-    for i, d in enumerate(data):
-        ax.text(d[1], i, f" {d[1]:.1f}", va="center")
-    ax.invert_yaxis()
-    ax.set_xlabel("single-stream decode tok/s (green: eligible, grey: disqualified)")
-    ax.set_title("Decode speed per lane")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def plot_sweep(report: BakeoffReport, path: Path) -> Path | None:
-    series = [(x.name, sweep_points(x.bench.sweep)) for x in report.lanes]
-    series = [s for s in series if s[1]]
-    if not series:
-        return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name, pts in series:
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{name} aggregate")
-        per = [(p[0], p[2]) for p in pts if p[2] is not None]
-        if per:
-            ax.plot([p[0] for p in per], [p[1] for p in per], marker="x", linestyle="--", label=f"{name} per request")
-    return _finish(fig, ax, path, "concurrent requests", "tok/s", "Concurrency sweep")
-
-
-def plot_sustained(report: BakeoffReport, path: Path) -> Path | None:
-    series = [(x.name, sustained_points(x.bench.sustained)) for x in report.lanes]
-    series = [s for s in series if s[1]]
-    if not series:
-        return None
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name, pts in series:
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", label=name)
-    ax.set_ylim(bottom=0)
-    return _finish(fig, ax, path, "seconds", "tok/s per interval", "Sustained load")
-
-
-def write_plots(report: BakeoffReport, out_dir: Path) -> list[str]:
-    """Write every plot that has data; return the file names written."""
+def write_plots(figures: list[Figure], out_dir: Path) -> list[str]:
+    """Write one PNG per figure; return the file names written (`<figure id>.png`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fn, name in ((plot_tok_s, "tok_s.png"), (plot_sweep, "sweep.png"), (plot_sustained, "sustained.png")):
-        if fn(report, out_dir / name):
-            written.append(name)
-    return written
+    return [draw(fig, out_dir / f"{fig.id}.png").name for fig in figures]
