@@ -96,11 +96,17 @@ def _expected(lane: dict[str, Any], metric: str) -> float:
         return lane["sizing"]["weights_bytes"] / 1e9
     if metric == "pct_of_ceiling":
         return 100 * single["decode_tok_s"] / lane["sizing"]["decode_ceiling_tok_s"]
+    replay = lane["bench"].get("replay") or (lane["bench"].get("extra") or {}).get("replay") or {}
+    if metric == "turn_s":
+        return replay["turn_s"]["point"]
+    if metric == "prefix_reuse":
+        return replay["prefix_reuse_after_first"]
     return single[metric] if metric in ("decode_tok_s", "ttft_ms") else summary[metric]
 
 
 def _shown(metric: str, value: float) -> str:
     return {"decode_tok_s": f"{value:.1f}", "ttft_ms": f"{value:.0f}", "weights_gb": f"{value:.2f}",
+            "turn_s": f"{value:.2f}",
             "pct_of_ceiling": f"{value:.1f}%" if value < 10 else f"{value:.0f}%"}.get(metric, f"{value:.0%}")
 
 
