@@ -265,7 +265,7 @@ def run_lane(spec: LaneSpec, plan: BakeoffPlan, store, run_id: str, *, agent: st
             lane.require_alive()  # a doctor that killed the engine must not read as the model's fault
             result.doctor = DoctorOutcome(verdict=report.verdict, report=report.model_dump(mode="json"),
                                           failures=[c.name for c in report.checks if c.status == "fail"],
-                                          fixes=[c.fix for c in report.checks if c.status == "fail" and c.fix])
+                                          fixes=list(dict.fromkeys(c.fix for c in report.checks if c.status == "fail" and c.fix)))
             steps.end(report.verdict, failures=result.doctor.failures)
 
             steps.begin("bench", ", ".join(k for k in ("replay", "context", "single", "sustained", "sweep")
