@@ -28,6 +28,9 @@ def register(app: typer.Typer) -> None:
                                            help="battery runs per task (plan: eval.repeats; pass^k needs k ≥ 2)"),
         replay: str | None = typer.Option(None, "--replay",
                                           help="agent trace to replay on every lane (plan: bench.replay.trace)"),
+        tune: str | None = typer.Option(None, "--tune",
+                                        help="tune each lane first: trials (20) or minutes (30m) per lane "
+                                             "(plan: tune:)"),
         json_out: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
     ) -> None:
         """Run a bakeoff: fit → guard → up → doctor → bench → eval → down per lane; rank; write the profile."""
@@ -55,6 +58,8 @@ def register(app: typer.Typer) -> None:
             read_trace(replay)  # a bad trace fails here, in one line, before any lane starts
             cfg = (the_plan.bench.replay or ReplayCfg()).model_copy(update={"trace": replay})
             the_plan = the_plan.model_copy(update={"bench": the_plan.bench.model_copy(update={"replay": cfg})})
+        if tune is not None:
+            the_plan = with_tune(the_plan, tune)
         from lanekit.report.profile import check_out_dir
 
         check_out_dir(out)  # before an hour of lanes, not after
@@ -69,3 +74,20 @@ def register(app: typer.Typer) -> None:
             print_bakeoff_end(console, result)
         if result.nothing_measured:  # a measured "nothing eligible" is exit 0; no measurement at all is not
             raise typer.Exit(EXIT_NOTHING_MEASURED)
+
+
+def with_tune(plan, budget: str):
+    """`plan` with every lane tuned first (`--tune 20` trials or `--tune 30m`), keeping the plan's
+    own `tune:` settings and replacing only its budget."""
+    from lanekit.bakeoff.plan import TuneCfg
+    from lanekit.cli.tune import parse_budget
+
+    from lanekit.errors import ConfigError
+
+    try:
+        trials, seconds = parse_budget(budget)
+    except ConfigError as exc:
+        raise ConfigError(exc.message.replace("--budget", "--tune", 1),
+                          fix="e.g. --tune 20 (trials per lane) or --tune 30m") from None
+    cfg = (plan.tune or TuneCfg()).model_copy(update={"budget_trials": trials, "budget_s": seconds})
+    return plan.model_copy(update={"tune": cfg})

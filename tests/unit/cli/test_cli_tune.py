@@ -34,3 +34,19 @@ def test_bad_budget_exits_2_with_one_line(capsys):
 def test_unknown_objective_exits_2(capsys):
     assert main(["tune", "--objective", "vibes", "--budget", "1"]) == 2
     assert "turn_s" in capsys.readouterr().err
+
+
+def test_bakeoff_tune_flag_sets_the_plans_tune_budget_and_keeps_its_settings(capsys):
+    from lanekit.bakeoff import load_plan
+    from lanekit.bakeoff.plan import TuneCfg
+    from lanekit.cli.bakeoff import with_tune
+
+    plan = load_plan(None)
+    assert plan.tune is None
+    tuned = with_tune(plan, "30m")
+    assert tuned.tune.budget_s == 1800.0 and tuned.tune.budget_trials is None and plan.tune is None
+    kept = with_tune(plan.model_copy(update={"tune": TuneCfg(objective="decode", seed=7)}), "5")
+    assert (kept.tune.objective, kept.tune.seed, kept.tune.budget_trials) == ("decode", 7, 5)
+    assert main(["bakeoff", "--tune", "soon"]) == 2
+    err = capsys.readouterr().err
+    assert "--tune" in err and "Traceback" not in err
