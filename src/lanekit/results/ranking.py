@@ -96,11 +96,13 @@ def _reliability(lane: LaneResult, cfg: RankingCfg) -> list[str]:
         what = ", ".join(f"{r.task}: {r.why}" for r in unclean[:4]) + (" …" if len(unclean) > 4 else "")
         out.append(f"clean-run rate {crr:.0%}{_ci(lane, 'clean_run_rate')} < {cfg.min_clean_run_rate:.0%}"
                    + (f" ({what})" if what else ""))
-    truncated = int((lane.eval.summary.get("truncated_runs") or 0) if lane.eval else 0)
-    if truncated:
-        cap = lane.eval.summary.get("truncation_cap_tokens")
-        out.append(f"{truncated} run(s) cut off at the {cap or '?'}-token output cap: the budget, not the "
-                   "format — raise eval.max_tokens (and the lane's max_output_tokens) for this model")
+        # a cut-off reply makes its run unclean (that is the gate above), and the reader should know
+        # it was the budget, not the format; it is no gate of its own
+        truncated = int((lane.eval.summary.get("truncated_runs") or 0) if lane.eval else 0)
+        if truncated:
+            cap = lane.eval.summary.get("truncation_cap_tokens")
+            out.append(f"{truncated} run(s) cut off at the {cap or '?'}-token output cap: the budget, not the "
+                       "format — raise eval.max_tokens (and the lane's max_output_tokens) for this model")
     return out
 
 

@@ -110,6 +110,10 @@ def test_truncation_is_named_as_the_budget_not_the_format():
     assert not any(r.startswith("format-error") for r in reasons)
     assert any("cut off at the 512-token output cap: the budget, not the format" in r for r in reasons)
     assert any("count_lines: truncated at the 512-token cap" in r for r in reasons)
+    # thresholds a plan opened wide: the cut-off runs are no gate of their own
+    opened = RankingCfg(require_doctor_pass=False, max_format_error_rate=1.0, min_clean_run_rate=0.0)
+    assert reasons_against(lane, opened) == []
+    assert rank([lane], opened).recommended == "reasoner"
 
 
 def test_rate_reasons_carry_their_wilson_interval():
