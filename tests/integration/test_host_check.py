@@ -92,7 +92,10 @@ def test_bakeoff_on_a_build_dying_on_sigill_fails_named_and_exits_3(tmp_path, sm
     # the failed step has its own progress line (stderr is not a terminal here)
     assert "ill: guard failed" in proc.stderr
     assert "died with SIGILL (illegal instruction)" in proc.stderr
-    last = proc.stdout.strip().splitlines()[-1]
+    # the last words are the verdict (folded at 80 columns): from its first line to the end
+    lines = proc.stdout.strip().splitlines()
+    start = max(i for i, ln in enumerate(lines) if ln.startswith("No lane could be measured"))
+    last = " ".join(ln.strip() for ln in lines[start:])
     assert last.startswith("No lane could be measured") and "SIGILL" in last
     assert (tmp_path / "profile" / "README.md").is_file()
 

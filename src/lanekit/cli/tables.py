@@ -65,8 +65,7 @@ def print_bakeoff_end(console, report: BakeoffReport) -> None:
         console.print(Text("warning: " + warning, style="yellow"))
     console.print(f"profile: {report.out_dir}/report.html (and README.md) — run {report.run_id}, "
                   f"{(report.elapsed_s or 0) / 60:.1f} min", markup=False)
-    # one line, never folded: scripts (and people) read the verdict from the last line
-    console.print(Text(report.verdict, style="bold red" if report.nothing_measured else "bold"), soft_wrap=True)
+    console.print(Text(report.verdict, style="bold red" if report.nothing_measured else "bold"))
 
 
 def compare_view(comp: Comparison) -> Group:
