@@ -116,7 +116,8 @@ def appliance_groups(path: str | Path | None) -> tuple[str, list[str]] | None:
 def render_llama_swap(report: BakeoffReport, *, appliance: tuple[str, list[str]] | None = None,
                       ttl_s: int = DEFAULT_TTL_S, template_dir: Path | None = None) -> str | None:
     """The config YAML text, or None when no lane launched (nothing could be served)."""
-    order = [x for x, _ in report.ranked()]
+    # rank order, the recommended lane first (within a tie it need not lead the ranking)
+    order = [x for x, v in sorted(report.ranked(), key=lambda xv: not xv[1].recommended)]
     lanes = [x for x in order if x.launch is not None and x.spec]
     if not lanes:
         return None
