@@ -82,12 +82,6 @@ def with_tune(plan, budget: str):
     from lanekit.bakeoff.plan import TuneCfg
     from lanekit.cli.tune import parse_budget
 
-    from lanekit.errors import ConfigError
-
-    try:
-        trials, seconds = parse_budget(budget)
-    except ConfigError as exc:
-        raise ConfigError(exc.message.replace("--budget", "--tune", 1),
-                          fix="e.g. --tune 20 (trials per lane) or --tune 30m") from None
+    trials, seconds = parse_budget(budget, option="--tune")
     cfg = (plan.tune or TuneCfg()).model_copy(update={"budget_trials": trials, "budget_s": seconds})
     return plan.model_copy(update={"tune": cfg})

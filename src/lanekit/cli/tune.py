@@ -14,20 +14,20 @@ from typing import Any
 import typer
 
 
-def parse_budget(text: str | None) -> tuple[int | None, float | None]:
-    """"20" → 20 trials; "30m" / "90s" / "1h" → seconds. ConfigError for anything else."""
+def parse_budget(text: str | None, option: str = "--budget") -> tuple[int | None, float | None]:
+    """"20" → 20 trials; "30m" / "90s" / "1h" → seconds. ConfigError naming `option` for anything else."""
     from lanekit.errors import ConfigError
 
     if text is None:
         return 20, None
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
     if not m or float(m.group(1)) <= 0:
-        raise ConfigError(f"--budget: {text!r} is neither a trial count nor a duration",
-                          fix="e.g. --budget 20 (trials) or --budget 30m / 900s / 1h")
+        raise ConfigError(f"{option}: {text!r} is neither a trial count nor a duration",
+                          fix=f"e.g. {option} 20 (trials) or {option} 30m / 900s / 1h")
     value, unit = float(m.group(1)), m.group(2)
     if not unit:
         if value != int(value):
-            raise ConfigError(f"--budget: {text!r} trials is not a whole number", fix="e.g. --budget 20")
+            raise ConfigError(f"{option}: {text!r} trials is not a whole number", fix=f"e.g. {option} 20")
         return int(value), None
     return None, value * {"s": 1, "m": 60, "h": 3600}[unit]
 
